@@ -1,0 +1,43 @@
+import { Module } from '@nestjs/common';
+import { CqrsModule } from '@nestjs/cqrs';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { EventSourcingModule } from '../event-sourcing/index.js';
+import { AccountSummary } from './account-summary/account-summary.entity.js';
+import { AccountSummaryProjection } from './account-summary/account-summary.projection.js';
+import { GetAccountHandler } from './account-summary/get-account.query.js';
+import { ListAccountsHandler } from './account-summary/list-accounts.query.js';
+import { CloseAccountHandler } from './close-account.command.js';
+import { DepositMoneyHandler } from './deposit-money.command.js';
+import { accountEvents } from './domain/account.events.js';
+import { GetAccountEventsHandler } from './history/get-account-events.query.js';
+import { GetAccountStateHandler } from './history/get-account-state.query.js';
+import { AccountsController } from './http/accounts.controller.js';
+import { OpenAccountHandler } from './open-account.command.js';
+import { GetTransactionsHandler } from './statement/get-transactions.query.js';
+import { StatementLine } from './statement/statement-line.entity.js';
+import { StatementProjection } from './statement/statement.projection.js';
+import { WithdrawMoneyHandler } from './withdraw-money.command.js';
+
+/** The accounts bounded context: commands, read models, queries and the HTTP API. */
+@Module({
+  imports: [
+    CqrsModule,
+    TypeOrmModule.forFeature([AccountSummary, StatementLine]),
+    EventSourcingModule.forFeature({ events: accountEvents }),
+  ],
+  controllers: [AccountsController],
+  providers: [
+    OpenAccountHandler,
+    DepositMoneyHandler,
+    WithdrawMoneyHandler,
+    CloseAccountHandler,
+    AccountSummaryProjection,
+    StatementProjection,
+    GetAccountHandler,
+    ListAccountsHandler,
+    GetTransactionsHandler,
+    GetAccountStateHandler,
+    GetAccountEventsHandler,
+  ],
+})
+export class AccountsModule {}

@@ -1,0 +1,71 @@
+import { EventSourcedAggregate } from '../../event-sourcing/index.js';
+import {
+  AccountAlreadyExistsError,
+  AccountClosedError,
+  AccountNotFoundError,
+  BalanceNotZeroError,
+  InsufficientFundsError,
+} from './account.errors.js';
+import { AccountClosed, AccountOpened, MoneyDeposited, MoneyWithdrawn } from './account.events.js';
+import { Money } from './money.js';
+
+export type AccountStatus = 'open' | 'closed';
+
+/** A bank account: its stream id is its account id. */
+export class Account extends EventSourcedAggregate {
+  ownerId = '';
+  currency = '';
+  balance = Money.zero;
+  status?: AccountStatus;
+
+  open(ownerId: string, currency: string, initialDeposit: number): void {
+    if (this.status) throw new AccountAlreadyExistsError(this.id);
+    const deposit = initialDeposit === 0 ? Money.zero : Money.amount(initialDeposit);
+    this.apply(new AccountOpened(this.id, ownerId, currency, deposit.minor));
+  }
+
+  deposit(amount: number, transferId?: string): void {
+    this.assertOpen();
+    const money = Money.amount(amount);
+    this.balance.plus(money);
+    this.apply(new MoneyDeposited(this.id, money.minor, transferId));
+  }
+
+  withdraw(amount: number, transferId?: string): void {
+    this.assertOpen();
+    const money = Money.amount(amount);
+    if (this.balance.isLessThan(money))
+      throw new InsufficientFundsError(this.balance.minor, money.minor);
+    this.apply(new MoneyWithdrawn(this.id, money.minor, transferId));
+  }
+
+  close(): void {
+    this.assertOpen();
+    if (this.balance.minor !== 0) throw new BalanceNotZeroError(this.balance.minor);
+    this.apply(new AccountClosed(this.id));
+  }
+
+  private assertOpen(): void {
+    if (!this.status) throw new AccountNotFoundError(this.id);
+    if (this.status === 'closed') throw new AccountClosedError(this.id);
+  }
+
+  protected onAccountOpened(event: AccountOpened): void {
+    this.ownerId = event.ownerId;
+    this.currency = event.currency;
+    this.balance = Money.of(event.initialDeposit);
+    this.status = 'open';
+  }
+
+  protected onMoneyDeposited(event: MoneyDeposited): void {
+    this.balance = this.balance.plus(Money.of(event.amount));
+  }
+
+  protected onMoneyWithdrawn(event: MoneyWithdrawn): void {
+    this.balance = this.balance.minus(Money.of(event.amount));
+  }
+
+  protected onAccountClosed(): void {
+    this.status = 'closed';
+  }
+}

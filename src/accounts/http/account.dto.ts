@@ -1,0 +1,138 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import {
+  IsInt,
+  IsISO8601,
+  IsISO4217CurrencyCode,
+  IsNotEmpty,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+} from 'class-validator';
+import { IsOptionalNotNull, toInteger } from '../../common/http/validation.js';
+import { MAX_AMOUNT } from '../domain/money.js';
+
+const MAX_VERSION = 2_147_483_647;
+
+export class OpenAccountDto {
+  @ApiProperty({ example: 'customer-42', maxLength: 200 })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
+  ownerId: string;
+
+  @ApiPropertyOptional({
+    description: 'Minor units (cents)',
+    minimum: 0,
+    maximum: MAX_AMOUNT,
+    default: 0,
+  })
+  @IsOptionalNotNull()
+  @IsInt()
+  @Min(0)
+  @Max(MAX_AMOUNT)
+  initialDeposit?: number;
+
+  @ApiPropertyOptional({ description: 'ISO 4217 code', example: 'USD', default: 'USD' })
+  @IsOptionalNotNull()
+  @IsString()
+  @Matches(/^[A-Z]{3}$/, { message: 'currency must be an upper-case ISO 4217 code' })
+  @IsISO4217CurrencyCode()
+  currency?: string;
+}
+
+export class ExpectedVersionDto {
+  @ApiPropertyOptional({
+    description: 'Fails with 409 CONCURRENCY_CONFLICT unless the account is at this version',
+  })
+  @IsOptionalNotNull()
+  @IsInt()
+  @Min(0)
+  @Max(MAX_VERSION)
+  expectedVersion?: number;
+}
+
+export class MoneyCommandDto extends ExpectedVersionDto {
+  @ApiProperty({
+    description: 'Minor units (cents)',
+    minimum: 1,
+    maximum: MAX_AMOUNT,
+    example: 1050,
+  })
+  @IsInt()
+  @Min(1)
+  @Max(MAX_AMOUNT)
+  amount: number;
+}
+
+export class ReadQueryDto {
+  @ApiPropertyOptional({
+    description: 'Answer only once the read model has applied this global position',
+  })
+  @IsOptionalNotNull()
+  @Transform(toInteger)
+  @IsInt()
+  @Min(1)
+  minPosition?: number;
+}
+
+export class ListAccountsQueryDto extends ReadQueryDto {
+  @ApiProperty()
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
+  ownerId: string;
+}
+
+export class TransactionsQueryDto extends ReadQueryDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
+  @IsOptionalNotNull()
+  @Transform(toInteger)
+  @IsInt()
+  @Min(1)
+  @Max(500)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'A version: the page starts after it' })
+  @IsOptionalNotNull()
+  @Transform(toInteger)
+  @IsInt()
+  @Min(-1)
+  @Max(MAX_VERSION)
+  after?: number;
+}
+
+export class StateQueryDto {
+  @ApiPropertyOptional({ description: 'The state as of this version' })
+  @IsOptionalNotNull()
+  @Transform(toInteger)
+  @IsInt()
+  @Min(0)
+  @Max(MAX_VERSION)
+  version?: number;
+
+  @ApiPropertyOptional({ description: 'The state as of this instant (ISO-8601)' })
+  @IsOptionalNotNull()
+  @IsISO8601({ strict: true })
+  asOf?: string;
+}
+
+export class AccountCommandResponse {
+  @ApiProperty({ format: 'uuid' }) accountId: string;
+  @ApiProperty({ type: 'integer' }) version: number;
+  @ApiProperty({ type: 'integer', description: 'Global position of the last event appended' })
+  position: number;
+}
+
+export class AccountResponse {
+  @ApiProperty({ format: 'uuid' }) accountId: string;
+  @ApiProperty() ownerId: string;
+  @ApiProperty() currency: string;
+  @ApiProperty({ type: 'integer' }) balance: number;
+  @ApiProperty({ enum: ['open', 'closed'] }) status: string;
+  @ApiProperty({ type: 'integer' }) version: number;
+  @ApiProperty({ format: 'date-time' }) openedAt: string;
+  @ApiProperty({ format: 'date-time' }) updatedAt: string;
+}

@@ -1,0 +1,46 @@
+import {
+  Module,
+  type DynamicModule,
+  type MiddlewareConsumer,
+  type NestModule,
+} from '@nestjs/common';
+import { CqrsModule } from '@nestjs/cqrs';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { AccountsModule } from './accounts/accounts.module.js';
+import { CorrelationMiddleware } from './common/http/correlation.js';
+import type { AppConfig } from './config/config.js';
+import { dataSourceOptions } from './database/data-source-options.js';
+import { runMigrations } from './database/migrate.js';
+import { EventSourcingModule, type EventSourcingOptions } from './event-sourcing/index.js';
+import { HealthModule } from './health/health.module.js';
+
+export type AppModuleConfig = Pick<AppConfig, 'snapshotEvery'> & {
+  databaseUrl: string;
+  eventSourcing?: EventSourcingOptions;
+};
+
+/** The standalone app: the accounts context on the event-sourcing module, with health checks. */
+@Module({})
+export class AppModule implements NestModule {
+  static forRoot(config: AppModuleConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        TypeOrmModule.forRootAsync({
+          useFactory: () => dataSourceOptions(config.databaseUrl),
+          dataSourceFactory: async (options) =>
+            runMigrations(await new DataSource(options!).initialize()),
+        }),
+        CqrsModule.forRoot(),
+        EventSourcingModule.forRoot(config.eventSourcing),
+        AccountsModule,
+        HealthModule,
+      ],
+    };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(CorrelationMiddleware).forRoutes('{*path}');
+  }
+}

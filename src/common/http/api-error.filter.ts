@@ -1,0 +1,97 @@
+import {
+  Catch,
+  HttpException,
+  HttpStatus,
+  Logger,
+  type ArgumentsHost,
+  type ExceptionFilter,
+} from '@nestjs/common';
+import type { Response } from 'express';
+import { DomainError, type DomainErrorKind } from '../../event-sourcing/index.js';
+
+/** The error body of CONTRACT §4. */
+export interface ApiError {
+  statusCode: number;
+  code: string;
+  message: string;
+}
+
+const STATUS_OF: Record<DomainErrorKind, number> = {
+  invalid: HttpStatus.BAD_REQUEST,
+  not_found: HttpStatus.NOT_FOUND,
+  conflict: HttpStatus.CONFLICT,
+  rejected: HttpStatus.UNPROCESSABLE_ENTITY,
+  unavailable: HttpStatus.SERVICE_UNAVAILABLE,
+};
+
+const CODE_OF_STATUS: Record<number, string> = {
+  400: 'VALIDATION_FAILED',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'TOO_MANY_REQUESTS',
+  503: 'SERVICE_UNAVAILABLE',
+};
+
+// Connection-level failures: the class 08 SQLSTATEs, server shutdown (57P), and socket errors.
+const DATABASE_DOWN = /^(08|57P)|^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/;
+
+/** Turns any error into `{statusCode, code, message}`; never leaks a stack, SQL or a class name. */
+export function toApiError(error: unknown): ApiError {
+  if (error instanceof DomainError) {
+    return { statusCode: STATUS_OF[error.kind], code: error.code, message: error.message };
+  }
+  if (error instanceof HttpException) {
+    const statusCode = error.getStatus();
+    const body = error.getResponse() as string | { code?: string; message?: string | string[] };
+    const code =
+      (typeof body === 'object' && body.code) || CODE_OF_STATUS[statusCode] || `HTTP_${statusCode}`;
+    const raw = typeof body === 'string' ? body : (body.message ?? error.message);
+    return { statusCode, code, message: Array.isArray(raw) ? raw.join('; ') : raw };
+  }
+  if (isDatabaseDown(error)) {
+    return {
+      statusCode: HttpStatus.SERVICE_UNAVAILABLE,
+      code: 'DATABASE_UNAVAILABLE',
+      message:
+        'the database cannot be reached; a command may or may not have been stored: retry with the same Idempotency-Key',
+    };
+  }
+  return {
+    statusCode: HttpStatus.INTERNAL_SERVER_ERROR,
+    code: 'INTERNAL_ERROR',
+    message: 'internal error',
+  };
+}
+
+function isDatabaseDown(error: unknown): boolean {
+  const err = error as { code?: unknown; message?: unknown; driverError?: unknown };
+  if (typeof err?.code === 'string' && DATABASE_DOWN.test(err.code)) return true;
+  if (
+    typeof err?.message === 'string' &&
+    /Connection terminated|connection timeout|Connection refused/i.test(err.message)
+  ) {
+    return true;
+  }
+  return (
+    err?.driverError !== undefined && err.driverError !== error && isDatabaseDown(err.driverError)
+  );
+}
+
+/** The one filter that maps every error to the contract's body (CONTRACT §4). */
+@Catch()
+export class ApiErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HTTP');
+
+  catch(error: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<Response>();
+    const body = toApiError(error);
+    if (body.statusCode >= 500)
+      this.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    if (response.headersSent) return;
+    response.status(body.statusCode).json(body);
+  }
+}

@@ -1,0 +1,39 @@
+import {
+  createParamDecorator,
+  Injectable,
+  type ExecutionContext,
+  type NestMiddleware,
+} from '@nestjs/common';
+import type { NextFunction, Request, Response } from 'express';
+import { v4 as uuidv4 } from 'uuid';
+import type { CommandMetadata } from '../../event-sourcing/index.js';
+
+export const CORRELATION_HEADER = 'x-correlation-id';
+const VALID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+type WithCorrelation = Request & { correlationId?: string };
+
+function correlationOf(request: WithCorrelation): string {
+  if (!request.correlationId) {
+    const given = request.header(CORRELATION_HEADER);
+    request.correlationId = given && VALID.test(given) ? given : uuidv4();
+  }
+  return request.correlationId;
+}
+
+/** Takes the request's `X-Correlation-Id` (or makes one) and echoes it on the response. */
+@Injectable()
+export class CorrelationMiddleware implements NestMiddleware {
+  use(request: WithCorrelation, response: Response, next: NextFunction): void {
+    response.setHeader('X-Correlation-Id', correlationOf(request));
+    next();
+  }
+}
+
+/** Parameter decorator: the metadata of the command this request sends (a new command id each time). */
+export const RequestCommandMetadata = createParamDecorator(
+  (_data: unknown, context: ExecutionContext): CommandMetadata => ({
+    commandId: uuidv4(),
+    correlationId: correlationOf(context.switchToHttp().getRequest<WithCorrelation>()),
+  }),
+);

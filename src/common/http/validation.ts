@@ -1,0 +1,46 @@
+import {
+  BadRequestException,
+  ParseUUIDPipe,
+  ValidationPipe,
+  type ValidationError,
+} from '@nestjs/common';
+import { ValidateIf } from 'class-validator';
+
+function describe(errors: ValidationError[], prefix = ''): string[] {
+  return errors.flatMap((e) => {
+    const path = `${prefix}${e.property}`;
+    const own = Object.values(e.constraints ?? {}).map((m) =>
+      m.startsWith(e.property) ? `${prefix}${m}` : `${path}: ${m}`,
+    );
+    return [...own, ...describe(e.children ?? [], `${path}.`)];
+  });
+}
+
+const validationFailed = (message: string) =>
+  new BadRequestException({ statusCode: 400, code: 'VALIDATION_FAILED', message });
+
+/**
+ * Strict validation for our DTOs: unknown fields are refused, nothing is coerced (a string is not
+ * a number), and every failure is a 400 VALIDATION_FAILED naming the fields.
+ */
+export const strictValidationPipe = new ValidationPipe({
+  whitelist: true,
+  forbidNonWhitelisted: true,
+  transform: true,
+  transformOptions: { enableImplicitConversion: false },
+  forbidUnknownValues: true,
+  stopAtFirstError: true,
+  exceptionFactory: (errors) => validationFailed(describe(errors).join('; ') || 'invalid request'),
+});
+
+/** Path parameter `:id` must be a UUID (400 VALIDATION_FAILED otherwise). */
+export const uuidParam = new ParseUUIDPipe({
+  exceptionFactory: () => validationFailed('id must be a UUID'),
+});
+
+/** Like @IsOptional(), but `null` is refused: a field is either absent or valid. */
+export const IsOptionalNotNull = () => ValidateIf((_object, value) => value !== undefined);
+
+/** Query-string integer: only plain decimal digits become a number; anything else fails @IsInt. */
+export const toInteger = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && /^-?\d{1,16}$/.test(value) ? Number(value) : value;

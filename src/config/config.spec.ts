@@ -1,0 +1,51 @@
+import { describe, expect, it } from '@jest/globals';
+import { ConfigError, loadConfig, loggerLevels } from './config.js';
+
+describe('loadConfig', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    expect(loadConfig({})).toEqual({
+      databaseUrl: undefined,
+      port: 3000,
+      snapshotEvery: 50,
+      logLevel: 'log',
+      adminToken: undefined,
+      production: false,
+      dataDir: 'data',
+    });
+  });
+
+  it('treats an empty value as unset', () => {
+    expect(loadConfig({ PORT: '', DATABASE_URL: '' }).port).toBe(3000);
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['SNAPSHOT_EVERY', '0'],
+    ['SNAPSHOT_EVERY', '1.5'],
+    ['LOG_LEVEL', 'loud'],
+    ['DATABASE_URL', 'mysql://localhost/x'],
+    ['DATABASE_URL', 'not a url'],
+  ])('refuses %s=%s with one line naming the variable', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(
+      new RegExp(`^Invalid configuration: ${name} `),
+    );
+  });
+
+  it('does not print the password of a bad DATABASE_URL', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://u:secret@host:99999/db' })).toThrow(
+      /^(?!.*secret)/,
+    );
+    expect(() => loadConfig({ DATABASE_URL: 'http://u:secret@host/db' })).toThrow(/^(?!.*secret)/);
+  });
+
+  it('maps LOG_LEVEL to that level and the more severe ones', () => {
+    expect(loggerLevels(loadConfig({ LOG_LEVEL: 'warn' }).logLevel)).toEqual([
+      'fatal',
+      'error',
+      'warn',
+    ]);
+    expect(loadConfig({ LOG_LEVEL: 'info' }).logLevel).toBe('log');
+  });
+});

@@ -1,0 +1,84 @@
+/** Configuration read from the environment once at start (CONTRACT §1). */
+export interface AppConfig {
+  /** PostgreSQL URL; undefined means the embedded database under `dataDir`. */
+  databaseUrl?: string;
+  port: number;
+  snapshotEvery: number;
+  logLevel: LogLevelName;
+  adminToken?: string;
+  production: boolean;
+  dataDir: string;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'] as const;
+export type LogLevelName = (typeof LOG_LEVELS)[number];
+
+/** A configuration value is wrong: the message is the one line the start prints. */
+export class ConfigError extends Error {
+  constructor(variable: string, problem: string, value: string) {
+    super(`Invalid configuration: ${variable} ${problem} (got "${value}")`);
+    this.name = 'ConfigError';
+  }
+}
+
+function integer(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const raw = env[name];
+  if (!raw) return fallback;
+  const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ConfigError(name, `must be an integer from ${min} to ${max}`, raw);
+  }
+  return value;
+}
+
+function databaseUrl(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = env.DATABASE_URL;
+  if (!raw) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(
+      'DATABASE_URL',
+      'must be a postgres:// URL',
+      raw.replace(/\/\/[^@]*@/, '//***@'),
+    );
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError('DATABASE_URL', 'must be a postgres:// URL', `${url.protocol}//...`);
+  }
+  return raw;
+}
+
+function logLevel(env: NodeJS.ProcessEnv): LogLevelName {
+  const raw = (env.LOG_LEVEL || 'log').toLowerCase();
+  const value = raw === 'info' ? 'log' : raw === 'trace' ? 'verbose' : raw;
+  if (!(LOG_LEVELS as readonly string[]).includes(value)) {
+    throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`, raw);
+  }
+  return value as LogLevelName;
+}
+
+/** Reads and checks the environment. Empty values count as unset. @throws ConfigError */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  return {
+    databaseUrl: databaseUrl(env),
+    port: integer(env, 'PORT', 3000, 0, 65535),
+    snapshotEvery: integer(env, 'SNAPSHOT_EVERY', 50, 1, 1_000_000),
+    logLevel: logLevel(env),
+    adminToken: env.ADMIN_TOKEN || undefined,
+    production: env.NODE_ENV === 'production',
+    dataDir: env.DATA_DIR || 'data',
+  };
+}
+
+/** Nest logger levels for a LOG_LEVEL: that level and every more severe one. */
+export function loggerLevels(level: LogLevelName): LogLevelName[] {
+  return LOG_LEVELS.slice(0, LOG_LEVELS.indexOf(level) + 1);
+}

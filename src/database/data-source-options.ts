@@ -1,0 +1,22 @@
+import type { DataSourceOptions } from 'typeorm';
+import { migrations } from '../../migrations/index.js';
+import { AccountSummary } from '../accounts/account-summary/account-summary.entity.js';
+import { StatementLine } from '../accounts/statement/statement-line.entity.js';
+
+/** Every read entity of the app; the event store itself is plain SQL. */
+export const entities = [AccountSummary, StatementLine];
+
+/** TypeORM options for the app, the TypeORM CLI (ormconfig.ts) and the tests. Never `synchronize`. */
+export function dataSourceOptions(url: string): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url,
+    entities,
+    migrations,
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    // 'error' would log every expected unique violation (a lost concurrency race) as a failure.
+    logging: ['warn', 'migration'],
+    extra: { max: 20 },
+  };
+}

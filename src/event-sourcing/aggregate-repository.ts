@@ -1,0 +1,136 @@
+import { Injectable, Inject } from '@nestjs/common';
+import { v5 as uuidv5 } from 'uuid';
+import type { AggregateClass, EventSourcedAggregate } from './aggregate.js';
+import { ConcurrencyError } from './errors.js';
+import { EventRegistry, type EventMetadata } from './event-registry.js';
+import { EventStore, type ExpectedVersion, type StreamRange } from './event-store.js';
+import { EVENT_SOURCING_OPTIONS, type ResolvedEventSourcingOptions } from './options.js';
+
+/** Who asked for a change: becomes the metadata of every event it appends. */
+export interface CommandMetadata {
+  /** Id of this command; events it appends get ids derived from it, so a retry stores nothing twice. */
+  commandId: string;
+  correlationId: string;
+  /** What caused the command (an event id for saga steps); defaults to the command id. */
+  causationId?: string;
+}
+
+export interface ExecuteOptions {
+  /** The version the caller saw. When set, a mismatch is a ConcurrencyError and is not retried. */
+  expectedVersion?: number;
+  metadata: CommandMetadata;
+}
+
+export interface CommandResult {
+  /** Stream version after the command (unchanged when it decided nothing). */
+  version: number;
+  /** Global position of the last event the command appended (or of the stream's last event). */
+  position: number;
+}
+
+/**
+ * Loads aggregates from their streams and appends what they decide, with optimistic concurrency.
+ */
+@Injectable()
+export class AggregateRepository {
+  constructor(
+    private readonly store: EventStore,
+    private readonly registry: EventRegistry,
+    @Inject(EVENT_SOURCING_OPTIONS) private readonly options: ResolvedEventSourcingOptions,
+  ) {}
+
+  /** Rehydrates an aggregate from its stream; version -1 when it has no events. */
+  load<A extends EventSourcedAggregate>(type: AggregateClass<A>, id: string): Promise<A> {
+    return this.rehydrate(type, id, {});
+  }
+
+  /**
+   * The aggregate as it was at a version, or at an instant (events recorded at or before it).
+   * Version -1 when the stream had no events by then; check `version` against what you asked for.
+   */
+  loadAt<A extends EventSourcedAggregate>(
+    type: AggregateClass<A>,
+    id: string,
+    at: { version: number } | { asOf: Date },
+  ): Promise<A> {
+    return this.rehydrate(
+      type,
+      id,
+      'version' in at ? { toVersion: at.version } : { recordedUntil: at.asOf },
+    );
+  }
+
+  private async rehydrate<A extends EventSourcedAggregate>(
+    type: AggregateClass<A>,
+    id: string,
+    range: StreamRange,
+  ): Promise<A> {
+    const aggregate = new type(id);
+    const stored = await this.store.readStream(id, range);
+    const envelopes = stored.map((e) => this.registry.read(e));
+    aggregate.loadFromHistory(envelopes.map((e) => e.event));
+    const last = envelopes[envelopes.length - 1];
+    if (last) {
+      aggregate.version = last.version;
+      aggregate.position = last.position;
+    }
+    return aggregate;
+  }
+
+  /**
+   * Appends the aggregate's uncommitted events at the version it was loaded at.
+   * @throws ConcurrencyError when another writer got there first.
+   */
+  async save(aggregate: EventSourcedAggregate, metadata: CommandMetadata): Promise<CommandResult> {
+    const pending = aggregate.getUncommittedEvents();
+    if (pending.length === 0) return { version: aggregate.version, position: aggregate.position };
+    const eventMetadata: EventMetadata = {
+      correlationId: metadata.correlationId,
+      causationId: metadata.causationId ?? metadata.commandId,
+    };
+    const expected: ExpectedVersion = aggregate.version;
+    const result = await this.store.append(
+      aggregate.id,
+      pending.map((event, i) => ({
+        ...this.registry.serialize(event),
+        eventId: uuidv5(`${i}`, metadata.commandId),
+        metadata: eventMetadata,
+      })),
+      expected,
+    );
+    aggregate.uncommit();
+    aggregate.version = result.version;
+    aggregate.position = result.position;
+    return { version: result.version, position: result.position };
+  }
+
+  /**
+   * Load, decide, save: the body of a command handler. Without `expectedVersion` a lost race is
+   * retried against the new state (bounded, with jitter), so the rules are checked again.
+   * @throws ConcurrencyError when `expectedVersion` is stale or the retries run out; whatever `decide` throws.
+   */
+  async execute<A extends EventSourcedAggregate>(
+    type: AggregateClass<A>,
+    id: string,
+    decide: (aggregate: A) => void,
+    options: ExecuteOptions,
+  ): Promise<CommandResult> {
+    const { maxAttempts, baseDelayMs } = this.options.commandRetry;
+    for (let attempt = 1; ; attempt++) {
+      const aggregate = await this.load(type, id);
+      if (options.expectedVersion !== undefined && options.expectedVersion !== aggregate.version) {
+        throw new ConcurrencyError(id, options.expectedVersion, aggregate.version);
+      }
+      decide(aggregate);
+      try {
+        return await this.save(aggregate, options.metadata);
+      } catch (error) {
+        const retry = error instanceof ConcurrencyError && options.expectedVersion === undefined;
+        if (!retry || attempt >= maxAttempts) throw error;
+        await sleep(baseDelayMs * Math.min(attempt, 8) * (0.5 + Math.random()));
+      }
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,63 @@
+/**
+ * How a caller should read a domain error. The HTTP layer maps each kind to one status
+ * (invalid 400, not_found 404, conflict 409, rejected 422, unavailable 503).
+ */
+export type DomainErrorKind = 'invalid' | 'not_found' | 'conflict' | 'rejected' | 'unavailable';
+
+/** Base of every error the domain or the event store raises on purpose; `code` is stable. */
+export abstract class DomainError extends Error {
+  abstract readonly code: string;
+  abstract readonly kind: DomainErrorKind;
+
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** The stream was not at the version the writer expected; nothing was appended. */
+export class ConcurrencyError extends DomainError {
+  readonly code = 'CONCURRENCY_CONFLICT';
+  readonly kind = 'conflict';
+
+  constructor(
+    readonly streamId: string,
+    readonly expected: string | number,
+    readonly actual?: number,
+  ) {
+    super(
+      actual === undefined
+        ? `stream ${streamId} is not at the expected version ${expected}`
+        : `stream ${streamId} is at version ${actual}, expected ${expected}`,
+    );
+  }
+}
+
+/**
+ * A stored event the registry cannot turn into a current event: an unknown type, or a schema
+ * version that no upcaster chain leads from. Names the event so an operator can find it.
+ */
+export class EventSchemaError extends Error {
+  constructor(
+    readonly type: string,
+    readonly schemaVersion: number,
+    readonly position: number,
+    reason: string,
+  ) {
+    super(`cannot read event ${type} v${schemaVersion} at position ${position}: ${reason}`);
+    this.name = 'EventSchemaError';
+  }
+}
+
+/** A read model did not reach the position the client asked for in time; the client may retry. */
+export class StaleReadModelError extends DomainError {
+  readonly code = 'STALE_READ_MODEL';
+  readonly kind = 'unavailable';
+
+  constructor(
+    readonly projection: string,
+    readonly position: number,
+  ) {
+    super(`read model ${projection} has not reached position ${position} yet; retry`);
+  }
+}

@@ -1,0 +1,214 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, EntityManager } from 'typeorm';
+import { v4 as uuidv4 } from 'uuid';
+import { ConcurrencyError } from './errors.js';
+import type { EventMetadata, JsonObject, StoredEvent } from './event-registry.js';
+
+/**
+ * What the writer believes about the stream: an exact version (the version of its last event;
+ * -1 is "no stream"), `no_stream`, `stream_exists` or `any`.
+ */
+export type ExpectedVersion = number | 'no_stream' | 'stream_exists' | 'any';
+
+/** An event to append, already serialized. `eventId` makes a retried append idempotent. */
+export interface NewEvent {
+  eventId?: string;
+  type: string;
+  schemaVersion: number;
+  data: JsonObject;
+  metadata?: EventMetadata;
+}
+
+export interface AppendResult {
+  /** Version of the stream's last event after the append. */
+  version: number;
+  /** Global position of the last event appended. */
+  position: number;
+  events: StoredEvent[];
+}
+
+/** A point in the global log: the order is (transactionId, position), see ARCHITECTURE §2. */
+export interface LogCheckpoint {
+  transactionId: string;
+  position: number;
+}
+
+export const LOG_START: LogCheckpoint = { transactionId: '0', position: 0 };
+
+export interface StreamRange {
+  /** First version to read (inclusive). */
+  fromVersion?: number;
+  /** Last version to read (inclusive). */
+  toVersion?: number;
+  /** Only events recorded at or before this instant. */
+  recordedUntil?: Date;
+}
+
+/** A stored event with its place in the global log. */
+export interface LogEvent extends StoredEvent {
+  transactionId: string;
+}
+
+const COLUMNS = `event_id AS "eventId", stream_id AS "streamId", version, global_position AS "position",
+  type, schema_version AS "schemaVersion", data, metadata, recorded_at AS "recordedAt"`;
+
+// One statement, one round trip: reads the stream's head through the unique index, checks the
+// expectation and inserts every event. A racing writer that inserts the same version first
+// makes this one fail on unique (stream_id, version): that is the final guard.
+const APPEND = `
+INSERT INTO events (stream_id, version, event_id, type, schema_version, data, metadata)
+SELECT $1, head.v + 1 + e.i, e.event_id, e.type, e.schema_version, e.data, e.metadata
+FROM (SELECT coalesce(max(version), -1) AS v FROM events WHERE stream_id = $1) AS head,
+     jsonb_to_recordset($2::jsonb) AS e(i int, event_id uuid, type text, schema_version int, data jsonb, metadata jsonb)
+WHERE ($3::int IS NULL OR head.v = $3::int) AND (NOT $4::bool OR head.v >= 0)
+ORDER BY e.i
+RETURNING ${COLUMNS}`;
+
+const READ_STREAM = `SELECT ${COLUMNS} FROM events
+  WHERE stream_id = $1 AND version >= $2 AND version <= $3 AND ($4::timestamptz IS NULL OR recorded_at <= $4)
+  ORDER BY version`;
+
+// Gap-safe: only transactions older than every running one (pg_snapshot_xmin) are read, so an
+// event whose transaction commits late is still ahead of the reader's checkpoint when it shows.
+const READ_ALL = `SELECT ${COLUMNS}, transaction_id::text AS "transactionId" FROM events
+  WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
+    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+  ORDER BY transaction_id, global_position
+  LIMIT $3`;
+
+const BY_EVENT_IDS = `SELECT ${COLUMNS} FROM events WHERE event_id = ANY($1::uuid[]) ORDER BY version`;
+
+const UNIQUE_VIOLATION = '23505';
+
+type Queryable = Pick<EntityManager, 'query'>;
+
+/**
+ * The append-only `events` table: appends with optimistic concurrency, stream reads and the
+ * gap-safe read of the global log. Callers pass an `EntityManager` to run inside their transaction.
+ */
+@Injectable()
+export class EventStore {
+  /** Global position of the last event this process appended (0 before any). */
+  lastAppendedPosition = 0;
+
+  constructor(private readonly dataSource: DataSource) {}
+
+  /**
+   * Appends events to a stream in one statement.
+   * @throws ConcurrencyError when the stream is not at `expected` (nothing is appended). An append
+   * whose event ids are all already stored in this stream succeeds and returns the stored events.
+   */
+  async append(
+    streamId: string,
+    events: NewEvent[],
+    expected: ExpectedVersion,
+    db: Queryable = this.dataSource,
+  ): Promise<AppendResult> {
+    if (events.length === 0) throw new Error('append needs at least one event');
+    const rows = events.map((e, i) => ({
+      i,
+      event_id: e.eventId ?? uuidv4(),
+      type: e.type,
+      schema_version: e.schemaVersion,
+      data: e.data,
+      metadata: e.metadata ?? {},
+    }));
+    const exact = expected === 'no_stream' ? -1 : typeof expected === 'number' ? expected : null;
+    const mustExist = expected === 'stream_exists';
+    const retriesOnRace = exact === null ? 5 : 0;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const stored = toStored(
+          await db.query(APPEND, [streamId, JSON.stringify(rows), exact, mustExist]),
+        );
+        if (stored.length > 0) return this.appended(stored);
+      } catch (error) {
+        if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+        if (attempt < retriesOnRace && !(await this.anyStored(rows, db))) continue;
+      }
+      const already = await this.alreadyAppended(streamId, rows, db);
+      if (already) return this.appended(already);
+      throw new ConcurrencyError(streamId, expected, await this.streamVersion(streamId, db));
+    }
+  }
+
+  /** Events of one stream in version order. */
+  async readStream(
+    streamId: string,
+    range: StreamRange = {},
+    db: Queryable = this.dataSource,
+  ): Promise<StoredEvent[]> {
+    const rows = await db.query(READ_STREAM, [
+      streamId,
+      range.fromVersion ?? 0,
+      range.toVersion ?? 2147483647,
+      range.recordedUntil ?? null,
+    ]);
+    return toStored(rows);
+  }
+
+  /** Version of a stream's last event, -1 when the stream does not exist. */
+  async streamVersion(streamId: string, db: Queryable = this.dataSource): Promise<number> {
+    const [row] = await db.query(
+      `SELECT coalesce(max(version), -1) AS v FROM events WHERE stream_id = $1`,
+      [streamId],
+    );
+    return Number(row.v);
+  }
+
+  /**
+   * Up to `limit` events of the global log after `after`, gap-safe: only events of transactions
+   * older than every transaction still running are returned, so an event that commits late is
+   * never skipped. Ordered by (transactionId, position), which is also the checkpoint order.
+   */
+  async readAll(
+    after: LogCheckpoint,
+    limit: number,
+    db: Queryable = this.dataSource,
+  ): Promise<LogEvent[]> {
+    const rows = await db.query(READ_ALL, [after.transactionId, after.position, limit]);
+    return toStored(rows) as LogEvent[];
+  }
+
+  /** Committed events after a checkpoint (the lag of a reader at that checkpoint). */
+  async countAfter(after: LogCheckpoint, db: Queryable = this.dataSource): Promise<number> {
+    const [row] = await db.query(
+      `SELECT count(*) AS n FROM events WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)`,
+      [after.transactionId, after.position],
+    );
+    return Number(row.n);
+  }
+
+  private async anyStored(rows: { event_id: string }[], db: Queryable): Promise<boolean> {
+    const [row] = await db.query(
+      `SELECT count(*) AS n FROM events WHERE event_id = ANY($1::uuid[])`,
+      [rows.map((r) => r.event_id)],
+    );
+    return Number(row.n) > 0;
+  }
+
+  private async alreadyAppended(
+    streamId: string,
+    rows: { event_id: string }[],
+    db: Queryable,
+  ): Promise<StoredEvent[] | undefined> {
+    const stored = toStored(await db.query(BY_EVENT_IDS, [rows.map((r) => r.event_id)]));
+    const sameStream = stored.every((e) => e.streamId === streamId);
+    return stored.length === rows.length && sameStream ? stored : undefined;
+  }
+
+  private appended(stored: StoredEvent[]): AppendResult {
+    const last = stored[stored.length - 1];
+    this.lastAppendedPosition = Math.max(this.lastAppendedPosition, last.position);
+    return { version: last.version, position: last.position, events: stored };
+  }
+}
+
+function toStored(rows: Record<string, unknown>[]): StoredEvent[] {
+  return rows.map((r) => ({
+    ...(r as unknown as StoredEvent),
+    version: Number(r.version),
+    position: Number(r.position),
+    schemaVersion: Number(r.schemaVersion),
+  }));
+}

@@ -1,0 +1,40 @@
+export const EVENT_SOURCING_OPTIONS = Symbol('EVENT_SOURCING_OPTIONS');
+
+/** Settings of `EventSourcingModule.forRoot()`; every field has a default. */
+export interface EventSourcingOptions {
+  /** Run the global-log processors (projections and sagas) in this process. Default true. */
+  runProcessors?: boolean;
+  /** Events a processor reads and applies in one transaction. Default 500. */
+  batchSize?: number;
+  /** Fallback poll of the log when no notification arrives, in ms. Default 500. */
+  pollIntervalMs?: number;
+  /** How long `?minPosition=` waits for a read model, in ms. Default 5000. */
+  readWaitTimeoutMs?: number;
+  /** How long a read without `?minPosition=` waits for this process's own last write, in ms. Default 1000. */
+  ownWritesWaitMs?: number;
+  /** Retries of a command that lost an optimistic-concurrency race. */
+  commandRetry?: { maxAttempts?: number; baseDelayMs?: number };
+}
+
+export interface ResolvedEventSourcingOptions {
+  runProcessors: boolean;
+  batchSize: number;
+  pollIntervalMs: number;
+  readWaitTimeoutMs: number;
+  ownWritesWaitMs: number;
+  commandRetry: { maxAttempts: number; baseDelayMs: number };
+}
+
+export function resolveOptions(options: EventSourcingOptions = {}): ResolvedEventSourcingOptions {
+  return {
+    runProcessors: options.runProcessors ?? true,
+    batchSize: options.batchSize ?? 500,
+    pollIntervalMs: options.pollIntervalMs ?? 500,
+    readWaitTimeoutMs: options.readWaitTimeoutMs ?? 5000,
+    ownWritesWaitMs: options.ownWritesWaitMs ?? 1000,
+    commandRetry: {
+      maxAttempts: options.commandRetry?.maxAttempts ?? 64,
+      baseDelayMs: options.commandRetry?.baseDelayMs ?? 2,
+    },
+  };
+}

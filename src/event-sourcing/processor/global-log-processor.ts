@@ -1,0 +1,180 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { DiscoveryService } from '@nestjs/core';
+import { DataSource } from 'typeorm';
+import { StaleReadModelError } from '../errors.js';
+import { EventRegistry, type EventClass } from '../event-registry.js';
+import { EventStore } from '../event-store.js';
+import { EVENT_SOURCING_OPTIONS, type ResolvedEventSourcingOptions } from '../options.js';
+import {
+  PROJECTION_METADATA,
+  type ProjectionHandler,
+  type ProjectionOptions,
+} from '../projection.js';
+import { LogListener } from './log-listener.js';
+import {
+  ProjectionRunner,
+  toCheckpoint,
+  type ProjectionDefinition,
+  type ProjectionStatus,
+} from './projection-runner.js';
+
+/** @nestjs/cqrs keeps this key internal; it is where `@EventsHandler(...)` stores its event classes. */
+const EVENTS_HANDLER_METADATA = '__eventsHandler__';
+
+export interface ProjectionInfo {
+  name: string;
+  kind: 'read-model' | 'saga';
+  position: number;
+  lag: number;
+  status: ProjectionStatus;
+  error?: string;
+}
+
+/**
+ * Finds every `@Projection` + `@EventsHandler` provider, keeps a checkpoint per projection and runs
+ * one {@link ProjectionRunner} each, woken by LISTEN/NOTIFY with a slow poll as fallback.
+ */
+@Injectable()
+export class GlobalLogProcessor implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('GlobalLogProcessor');
+  private readonly runners = new Map<string, ProjectionRunner>();
+  private readonly waiters = new Set<() => void>();
+  private readonly listener: LogListener;
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly dataSource: DataSource,
+    private readonly store: EventStore,
+    private readonly registry: EventRegistry,
+    @Inject(EVENT_SOURCING_OPTIONS) private readonly options: ResolvedEventSourcingOptions,
+  ) {
+    this.listener = new LogListener(dataSource, () => this.wakeAll());
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    for (const definition of this.discover()) {
+      const runner = new ProjectionRunner(
+        definition,
+        this.dataSource,
+        this.store,
+        this.registry,
+        this.options,
+        () => this.advanced(),
+      );
+      this.runners.set(definition.name, runner);
+    }
+    const names = [...this.runners.keys()];
+    await this.dataSource.query(
+      `INSERT INTO projection_checkpoints (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING`,
+      [names],
+    );
+    if (!this.options.runProcessors) return;
+    for (const runner of this.runners.values()) runner.start();
+    await this.listener.start();
+    this.logger.log(`processing the global log for ${names.join(', ') || 'no projections'}`);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.listener.stop();
+    await Promise.all([...this.runners.values()].map((r) => r.stop()));
+  }
+
+  /** The projections this process knows, with checkpoint position and lag. */
+  async list(): Promise<ProjectionInfo[]> {
+    const rows: { name: string; transactionId: string; position: string }[] =
+      await this.dataSource.query(
+        `SELECT name, transaction_id::text AS "transactionId", global_position AS "position"
+       FROM projection_checkpoints WHERE name = ANY($1::text[]) ORDER BY name`,
+        [[...this.runners.keys()]],
+      );
+    return Promise.all(
+      rows.map(async (row) => {
+        const runner = this.runners.get(row.name)!;
+        const checkpoint = toCheckpoint(row);
+        return {
+          name: row.name,
+          kind: runner.definition.kind,
+          position: checkpoint.position,
+          lag: await this.store.countAfter(checkpoint),
+          status: runner.status,
+          ...(runner.lastError ? { error: runner.lastError } : {}),
+        };
+      }),
+    );
+  }
+
+  /**
+   * Resolves once `projection` has applied the event at global `position` (read-your-writes).
+   * @throws StaleReadModelError after `timeoutMs` (default `readWaitTimeoutMs`).
+   */
+  async waitForPosition(
+    projection: string,
+    position: number,
+    timeoutMs = this.options.readWaitTimeoutMs,
+  ): Promise<void> {
+    if (!this.runners.has(projection)) throw new Error(`unknown projection ${projection}`);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (await this.hasProcessed(projection, position)) return;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new StaleReadModelError(projection, position);
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(left, 50));
+        this.waiters.add(done);
+      });
+    }
+  }
+
+  /** Whether `projection`'s checkpoint is at or past the event at global `position`. */
+  async hasProcessed(projection: string, position: number): Promise<boolean> {
+    const [row] = await this.dataSource.query(
+      `SELECT EXISTS (
+         SELECT 1 FROM events e JOIN projection_checkpoints c ON c.name = $1
+         WHERE e.global_position = $2 AND (e.transaction_id, e.global_position) <= (c.transaction_id, c.global_position)
+       ) AS done`,
+      [projection, position],
+    );
+    return row.done === true;
+  }
+
+  private wakeAll(): void {
+    for (const runner of this.runners.values()) runner.wake();
+  }
+
+  private advanced(): void {
+    for (const waiter of [...this.waiters]) waiter();
+  }
+
+  private discover(): ProjectionDefinition[] {
+    const definitions = new Map<string, ProjectionDefinition>();
+    for (const wrapper of this.discovery.getProviders()) {
+      const { metatype, instance } = wrapper;
+      if (!metatype || !instance) continue;
+      const options = Reflect.getMetadata(PROJECTION_METADATA, metatype) as
+        ProjectionOptions | undefined;
+      if (!options) continue;
+      const events = (Reflect.getMetadata(EVENTS_HANDLER_METADATA, metatype) ?? []) as EventClass[];
+      const definition = definitions.get(options.name) ?? {
+        name: options.name,
+        kind: options.kind ?? 'read-model',
+        tables: [],
+        handlers: [],
+      };
+      definition.tables.push(...(options.tables ?? []));
+      definition.handlers.push({ instance: instance as ProjectionHandler, events });
+      definitions.set(options.name, definition);
+    }
+    return [...definitions.values()];
+  }
+}

@@ -1,0 +1,70 @@
+import { Logger } from '@nestjs/common';
+import pg from 'pg';
+import type { DataSource } from 'typeorm';
+import type { PostgresDataSourceOptions } from 'typeorm/driver/postgres/PostgresDataSourceOptions.js';
+
+/** The channel the `events` insert trigger notifies (migration EventStore). */
+export const EVENTS_CHANNEL = 'tally_events';
+const LISTEN = `LISTEN ${EVENTS_CHANNEL}`;
+
+/**
+ * Holds one connection that LISTENs for appended events (from any process) and calls `onEvents`.
+ * Reconnects after a failure; the processors' slow poll covers the time it is away.
+ */
+export class LogListener {
+  private readonly logger = new Logger('LogListener');
+  private client?: pg.Client;
+  private closed = false;
+  private retry?: NodeJS.Timeout;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly onEvents: () => void,
+  ) {}
+
+  async start(): Promise<void> {
+    this.closed = false;
+    const options = this.dataSource.options as PostgresDataSourceOptions;
+    const client = new pg.Client({
+      connectionString: options.url,
+      host: options.host,
+      port: options.port,
+      user: options.username,
+      password: typeof options.password === 'string' ? options.password : undefined,
+      database: options.database,
+      ssl: options.ssl as pg.ClientConfig['ssl'],
+    });
+    client.on('notification', () => this.onEvents());
+    client.on('error', (error) => this.reconnect(error));
+    client.on('end', () => this.reconnect());
+    try {
+      await client.connect();
+      await client.query(LISTEN);
+      this.client = client;
+      this.onEvents();
+    } catch (error) {
+      this.reconnect(error as Error);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retry);
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+
+  private reconnect(error?: Error): void {
+    if (this.closed || this.retry) return;
+    if (error) this.logger.warn(`listener connection lost: ${error.message}`);
+    const client = this.client;
+    this.client = undefined;
+    client?.removeAllListeners('end');
+    void client?.end().catch(() => undefined);
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      void this.start();
+    }, 1000);
+  }
+}

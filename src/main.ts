@@ -1,0 +1,43 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { createApp } from './app.js';
+import { ConfigError, loadConfig, loggerLevels } from './config/config.js';
+import { ensureDatabase, withDatabase } from './database/database-admin.js';
+import { startEmbeddedDatabase, type EmbeddedDatabase } from './database/embedded-database.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = new Logger('tally');
+  let embedded: EmbeddedDatabase | undefined;
+  let databaseUrl = config.databaseUrl;
+  if (!databaseUrl) {
+    embedded = await startEmbeddedDatabase({ dir: `${config.dataDir}/pg` });
+    databaseUrl = withDatabase(embedded.url, 'tally');
+    await ensureDatabase(embedded.url, 'tally');
+  }
+  const app = await createApp(
+    { databaseUrl, snapshotEvery: config.snapshotEvery },
+    loggerLevels(config.logLevel),
+  );
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.log(`${signal}: finishing requests in flight and stopping`);
+    await app.close();
+    await embedded?.stop();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+  await app.listen(config.port);
+  logger.log(
+    `listening on port ${config.port} (${embedded ? `embedded database in ${config.dataDir}/pg` : 'DATABASE_URL'}); API docs at /docs`,
+  );
+}
+
+main().catch((error: unknown) => {
+  // One clear line for a bad configuration; the whole error otherwise.
+  console.error(error instanceof ConfigError ? error.message : error);
+  process.exit(1);
+});
