@@ -115,7 +115,7 @@ export class EventStore {
     }));
     const exact = expected === 'no_stream' ? -1 : typeof expected === 'number' ? expected : null;
     const mustExist = expected === 'stream_exists';
-    const retriesOnRace = exact === null ? 5 : 0;
+    const retriesOnRace = exact === null ? 100 : 0;
     for (let attempt = 0; ; attempt++) {
       try {
         const stored = toStored(
@@ -124,7 +124,12 @@ export class EventStore {
         if (stored.length > 0) return this.appended(stored);
       } catch (error) {
         if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
-        if (attempt < retriesOnRace && !(await this.anyStored(rows, db))) continue;
+        if (attempt < retriesOnRace && !(await this.anyStored(rows, db))) {
+          // Another writer took the next version: read the new head and try again.
+          if (attempt > 2)
+            await new Promise((resolve) => setTimeout(resolve, Math.random() * attempt));
+          continue;
+        }
       }
       const already = await this.alreadyAppended(streamId, rows, db);
       if (already) return this.appended(already);

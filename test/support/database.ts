@@ -1,7 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { withDatabase } from '../../src/database/database-admin.js';
-
-let created = 0;
 
 /** A fresh, migrated database for one test file (a copy of the run's template). */
 export async function createTestDatabase(): Promise<string> {
@@ -9,7 +8,7 @@ export async function createTestDatabase(): Promise<string> {
   const run = process.env.TALLY_TEST_RUN;
   if (!serverUrl || !run)
     throw new Error('run the tests with npm test (jest globalSetup makes the database)');
-  const name = `${run}_${process.pid}_${++created}`;
+  const name = `${run}_${randomBytes(6).toString('hex')}`;
   const client = new pg.Client({ connectionString: serverUrl });
   await client.connect();
   try {

@@ -1,0 +1,204 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { DataSource } from 'typeorm';
+import { v4 as uuidv4 } from 'uuid';
+import { dataSourceOptions } from '../../src/database/data-source-options.js';
+import {
+  ConcurrencyError,
+  EventStore,
+  LOG_START,
+  type NewEvent,
+} from '../../src/event-sourcing/index.js';
+import { createTestDatabase } from '../support/database.js';
+
+const event = (n: number, eventId?: string): NewEvent => ({
+  eventId,
+  type: 'Happened',
+  schemaVersion: 1,
+  data: { n },
+  metadata: { correlationId: 'c-1' },
+});
+
+describe('EventStore', () => {
+  let url: string;
+  let dataSource: DataSource;
+  let store: EventStore;
+
+  beforeAll(async () => {
+    url = await createTestDatabase();
+    const options = dataSourceOptions(url);
+    dataSource = await new DataSource({
+      ...options,
+      extra: { max: 60 },
+    } as typeof options).initialize();
+    store = new EventStore(dataSource);
+  });
+  afterAll(() => dataSource.destroy());
+
+  describe('append', () => {
+    it('numbers a new stream from version 0 and reads it back in order', async () => {
+      const stream = uuidv4();
+      const first = await store.append(stream, [event(1), event(2)], 'no_stream');
+      const second = await store.append(stream, [event(3)], 1);
+      expect(first.version).toBe(1);
+      expect(second.version).toBe(2);
+      expect(second.position).toBeGreaterThan(first.position);
+      const read = await store.readStream(stream);
+      expect(read.map((e) => [e.version, e.data.n])).toEqual([
+        [0, 1],
+        [1, 2],
+        [2, 3],
+      ]);
+      expect(read[0].metadata).toEqual({ correlationId: 'c-1' });
+      expect(read[0].recordedAt).toBeInstanceOf(Date);
+    });
+
+    it('reads a version range', async () => {
+      const stream = uuidv4();
+      await store.append(stream, [event(0), event(1), event(2), event(3)], 'no_stream');
+      const read = await store.readStream(stream, { fromVersion: 1, toVersion: 2 });
+      expect(read.map((e) => e.version)).toEqual([1, 2]);
+    });
+
+    it('lets exactly one of 50 concurrent writers at the same expected version win', async () => {
+      const stream = uuidv4();
+      await store.append(stream, [event(0)], 'no_stream');
+      const results = await Promise.allSettled(
+        Array.from({ length: 50 }, (_, i) => store.append(stream, [event(i)], 0)),
+      );
+      const won = results.filter((r) => r.status === 'fulfilled');
+      const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(won).toHaveLength(1);
+      expect(lost).toHaveLength(49);
+      for (const r of lost) expect(r.reason).toBeInstanceOf(ConcurrencyError);
+      expect(await store.streamVersion(stream)).toBe(1);
+    });
+
+    it('stores everything 100 writers on distinct streams append, with versions contiguous from 0', async () => {
+      const streams = Array.from({ length: 100 }, () => uuidv4());
+      await Promise.all(
+        streams.map(async (stream) => {
+          for (let v = -1; v < 4; v++)
+            await store.append(stream, [event(v + 1)], v === -1 ? 'no_stream' : v);
+        }),
+      );
+      for (const stream of streams) {
+        expect((await store.readStream(stream)).map((e) => e.version)).toEqual([0, 1, 2, 3, 4]);
+      }
+    });
+
+    it('never stores an event id twice: a retried append returns the stored events', async () => {
+      const stream = uuidv4();
+      const ids = [uuidv4(), uuidv4()];
+      const first = await store.append(stream, [event(1, ids[0]), event(2, ids[1])], 'no_stream');
+      const retry = await store.append(stream, [event(1, ids[0]), event(2, ids[1])], 'no_stream');
+      expect(retry.position).toBe(first.position);
+      expect(retry.version).toBe(1);
+      expect(await store.readStream(stream)).toHaveLength(2);
+    });
+
+    it('refuses an event id stored in another stream', async () => {
+      const id = uuidv4();
+      await store.append(uuidv4(), [event(1, id)], 'no_stream');
+      await expect(store.append(uuidv4(), [event(1, id)], 'no_stream')).rejects.toBeInstanceOf(
+        ConcurrencyError,
+      );
+    });
+
+    it('checks no_stream, stream_exists and exact versions', async () => {
+      const stream = uuidv4();
+      await expect(store.append(stream, [event(1)], 'stream_exists')).rejects.toBeInstanceOf(
+        ConcurrencyError,
+      );
+      await expect(store.append(stream, [event(1)], 0)).rejects.toBeInstanceOf(ConcurrencyError);
+      await store.append(stream, [event(1)], 'no_stream');
+      await expect(store.append(stream, [event(2)], 'no_stream')).rejects.toBeInstanceOf(
+        ConcurrencyError,
+      );
+      await expect(store.append(stream, [event(2)], 5)).rejects.toMatchObject({
+        actual: 0,
+        code: 'CONCURRENCY_CONFLICT',
+      });
+      expect((await store.append(stream, [event(2)], 'stream_exists')).version).toBe(1);
+    });
+
+    it('appends every concurrent "any" write, one after the other', async () => {
+      const stream = uuidv4();
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) => store.append(stream, [event(i)], 'any')),
+      );
+      expect((await store.readStream(stream)).map((e) => e.version)).toEqual(
+        Array.from({ length: 50 }, (_, i) => i),
+      );
+    });
+
+    it('keeps events append-only', async () => {
+      const stream = uuidv4();
+      await store.append(stream, [event(1)], 'no_stream');
+      await expect(
+        dataSource.query('UPDATE events SET data = $2 WHERE stream_id = $1', [stream, '{}']),
+      ).rejects.toThrow(/append-only/);
+      await expect(
+        dataSource.query('DELETE FROM events WHERE stream_id = $1', [stream]),
+      ).rejects.toThrow(/append-only/);
+    });
+
+    it('gives every column but stream_id, version and type a default', async () => {
+      const stream = uuidv4();
+      await dataSource.query(
+        `INSERT INTO events (stream_id, version, type) VALUES ($1, 0, 'Happened')`,
+        [stream],
+      );
+      const [stored] = await store.readStream(stream);
+      expect(stored).toMatchObject({ version: 0, schemaVersion: 1, data: {}, metadata: {} });
+      expect(stored.eventId).toMatch(/^[0-9a-f-]{36}$/);
+    });
+  });
+
+  describe('readAll', () => {
+    it('never skips an event whose transaction commits after later ones', async () => {
+      const slow = new pg.Client({ connectionString: url });
+      await slow.connect();
+      try {
+        const start = await lastCheckpoint();
+        await slow.query('BEGIN');
+        await slow.query(
+          `INSERT INTO events (stream_id, version, type, data) VALUES ($1, 0, 'Happened', '{"n": "slow"}')`,
+          [uuidv4()],
+        );
+        const fast = await store.append(uuidv4(), [event(1)], 'no_stream');
+        // The slow transaction holds a lower position but is still open: the fence holds back
+        // everything that committed after it began, instead of reading past it.
+        const whileOpen = await store.readAll(start, 1000);
+        expect(whileOpen.map((e) => e.position)).not.toContain(fast.position);
+        await slow.query('COMMIT');
+        const after = await store.readAll(start, 1000);
+        expect(after.map((e) => e.data.n)).toEqual(['slow', 1]);
+        expect(after[1].position).toBe(fast.position);
+      } finally {
+        await slow.end();
+      }
+    });
+
+    it('pages through the log in checkpoint order', async () => {
+      const start = await lastCheckpoint();
+      const stream = uuidv4();
+      await store.append(stream, [event(1), event(2), event(3)], 'no_stream');
+      const page1 = await store.readAll(start, 2);
+      const last = page1[page1.length - 1];
+      const page2 = await store.readAll(
+        { transactionId: last.transactionId, position: last.position },
+        2,
+      );
+      expect([...page1, ...page2].map((e) => e.data.n)).toEqual([1, 2, 3]);
+      expect(await store.countAfter(start)).toBe(3);
+    });
+  });
+
+  /** A checkpoint after every event committed so far. */
+  async function lastCheckpoint() {
+    const all = await store.readAll(LOG_START, 100_000);
+    const last = all[all.length - 1];
+    return last ? { transactionId: last.transactionId, position: last.position } : LOG_START;
+  }
+});
