@@ -33,7 +33,10 @@ export class AppModule implements NestModule {
             runMigrations(await new DataSource(options!).initialize()),
         }),
         CqrsModule.forRoot(),
-        EventSourcingModule.forRoot(config.eventSourcing),
+        EventSourcingModule.forRoot({
+          snapshotEvery: config.snapshotEvery,
+          ...config.eventSourcing,
+        }),
         AccountsModule,
         HealthModule,
       ],

@@ -38,6 +38,7 @@ export async function createApp(
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
     bodyParser: false,
     logger,
+    abortOnError: false,
   });
   app.disable('x-powered-by');
   app.useBodyParser('json', { limit: BODY_LIMIT });

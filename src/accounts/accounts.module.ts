@@ -9,6 +9,7 @@ import { ListAccountsHandler } from './account-summary/list-accounts.query.js';
 import { CloseAccountHandler } from './close-account.command.js';
 import { DepositMoneyHandler } from './deposit-money.command.js';
 import { accountEvents } from './domain/account.events.js';
+import { accountUpcasters } from './domain/account.upcasters.js';
 import { GetAccountEventsHandler } from './history/get-account-events.query.js';
 import { GetAccountStateHandler } from './history/get-account-state.query.js';
 import { AccountsController } from './http/accounts.controller.js';
@@ -23,7 +24,7 @@ import { WithdrawMoneyHandler } from './withdraw-money.command.js';
   imports: [
     CqrsModule,
     TypeOrmModule.forFeature([AccountSummary, StatementLine]),
-    EventSourcingModule.forFeature({ events: accountEvents }),
+    EventSourcingModule.forFeature({ events: accountEvents, upcasters: accountUpcasters }),
   ],
   controllers: [AccountsController],
   providers: [

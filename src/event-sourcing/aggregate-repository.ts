@@ -1,9 +1,10 @@
-import { Injectable, Inject } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { v5 as uuidv5 } from 'uuid';
 import type { AggregateClass, EventSourcedAggregate } from './aggregate.js';
 import { ConcurrencyError } from './errors.js';
 import { EventRegistry, type EventMetadata } from './event-registry.js';
-import { EventStore, type ExpectedVersion, type StreamRange } from './event-store.js';
+import { EventStore, type ExpectedVersion } from './event-store.js';
+import { SnapshotStore } from './snapshot-store.js';
 import { EVENT_SOURCING_OPTIONS, type ResolvedEventSourcingOptions } from './options.js';
 
 /** Who asked for a change: becomes the metadata of every event it appends. */
@@ -33,40 +34,65 @@ export interface CommandResult {
  */
 @Injectable()
 export class AggregateRepository {
+  private readonly logger = new Logger('AggregateRepository');
+  private readonly snapshotWrites = new Set<Promise<void>>();
+
   constructor(
     private readonly store: EventStore,
+    private readonly snapshots: SnapshotStore,
     private readonly registry: EventRegistry,
     @Inject(EVENT_SOURCING_OPTIONS) private readonly options: ResolvedEventSourcingOptions,
   ) {}
 
-  /** Rehydrates an aggregate from its stream; version -1 when it has no events. */
+  /** Rehydrates an aggregate: its latest snapshot (if any) and the events after it; version -1 when it has none. */
   load<A extends EventSourcedAggregate>(type: AggregateClass<A>, id: string): Promise<A> {
-    return this.rehydrate(type, id, {});
+    return this.rehydrate(type, id);
   }
 
   /**
-   * The aggregate as it was at a version, or at an instant (events recorded at or before it).
-   * Version -1 when the stream had no events by then; check `version` against what you asked for.
+   * The aggregate as it was at a version, or at an instant (the events recorded at or before it),
+   * using only a snapshot at or below that version. Version -1 when the stream had no events by
+   * then; compare `version` with the one asked for.
    */
-  loadAt<A extends EventSourcedAggregate>(
+  async loadAt<A extends EventSourcedAggregate>(
     type: AggregateClass<A>,
     id: string,
     at: { version: number } | { asOf: Date },
   ): Promise<A> {
-    return this.rehydrate(
-      type,
-      id,
-      'version' in at ? { toVersion: at.version } : { recordedUntil: at.asOf },
-    );
+    const version = 'version' in at ? at.version : await this.store.lastVersionAt(id, at.asOf);
+    return version < 0 ? new type(id) : this.rehydrate(type, id, version);
+  }
+
+  /** Waits for snapshot writes still in flight (they never delay a command). */
+  async flushSnapshots(): Promise<void> {
+    await Promise.all([...this.snapshotWrites]);
   }
 
   private async rehydrate<A extends EventSourcedAggregate>(
     type: AggregateClass<A>,
     id: string,
-    range: StreamRange,
+    toVersion?: number,
   ): Promise<A> {
-    const aggregate = new type(id);
-    const stored = await this.store.readStream(id, range);
+    let aggregate = new type(id);
+    const revision = type.snapshotRevision;
+    const snapshot =
+      revision === undefined ? undefined : await this.snapshots.latest(id, revision, toVersion);
+    if (snapshot) {
+      try {
+        aggregate.fromSnapshot!(snapshot.state);
+        aggregate.version = snapshot.version;
+        aggregate.position = snapshot.position;
+      } catch (error) {
+        this.logger.warn(
+          `ignoring unreadable snapshot of ${id} at version ${snapshot.version}: ${String(error)}`,
+        );
+        aggregate = new type(id);
+      }
+    }
+    const stored = await this.store.readStream(id, {
+      fromVersion: aggregate.version + 1,
+      toVersion,
+    });
     const envelopes = stored.map((e) => this.registry.read(e));
     aggregate.loadFromHistory(envelopes.map((e) => e.event));
     const last = envelopes[envelopes.length - 1];
@@ -75,6 +101,34 @@ export class AggregateRepository {
       aggregate.position = last.position;
     }
     return aggregate;
+  }
+
+  /** Every `snapshotEvery` events, a snapshot is written in the background; a failure only logs. */
+  private maybeSnapshot(
+    type: AggregateClass<EventSourcedAggregate>,
+    aggregate: EventSourcedAggregate,
+    before: number,
+  ): void {
+    const every = this.options.snapshotEvery;
+    const revision = type.snapshotRevision;
+    if (revision === undefined || !aggregate.toSnapshot) return;
+    if (Math.floor((aggregate.version + 1) / every) === Math.floor((before + 1) / every)) return;
+    const snapshot = {
+      streamId: aggregate.id,
+      version: aggregate.version,
+      position: aggregate.position,
+      revision,
+      state: aggregate.toSnapshot(),
+    };
+    const write: Promise<void> = this.snapshots
+      .save(snapshot)
+      .catch((error) =>
+        this.logger.warn(
+          `snapshot of ${aggregate.id} at ${snapshot.version} not written: ${String(error)}`,
+        ),
+      )
+      .finally(() => this.snapshotWrites.delete(write));
+    this.snapshotWrites.add(write);
   }
 
   /**
@@ -89,6 +143,7 @@ export class AggregateRepository {
       causationId: metadata.causationId ?? metadata.commandId,
     };
     const expected: ExpectedVersion = aggregate.version;
+    const before = aggregate.version;
     const result = await this.store.append(
       aggregate.id,
       pending.map((event, i) => ({
@@ -101,6 +156,11 @@ export class AggregateRepository {
     aggregate.uncommit();
     aggregate.version = result.version;
     aggregate.position = result.position;
+    this.maybeSnapshot(
+      aggregate.constructor as AggregateClass<EventSourcedAggregate>,
+      aggregate,
+      before,
+    );
     return { version: result.version, position: result.position };
   }
 

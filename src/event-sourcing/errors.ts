@@ -37,7 +37,10 @@ export class ConcurrencyError extends DomainError {
  * A stored event the registry cannot turn into a current event: an unknown type, or a schema
  * version that no upcaster chain leads from. Names the event so an operator can find it.
  */
-export class EventSchemaError extends Error {
+export class EventSchemaError extends DomainError {
+  readonly code = 'UNREADABLE_EVENT';
+  readonly kind = 'rejected';
+
   constructor(
     readonly type: string,
     readonly schemaVersion: number,
@@ -45,7 +48,6 @@ export class EventSchemaError extends Error {
     reason: string,
   ) {
     super(`cannot read event ${type} v${schemaVersion} at position ${position}: ${reason}`);
-    this.name = 'EventSchemaError';
   }
 }
 

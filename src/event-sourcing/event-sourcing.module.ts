@@ -12,6 +12,7 @@ import { EventStore } from './event-store.js';
 import { EVENT_SOURCING_OPTIONS, resolveOptions, type EventSourcingOptions } from './options.js';
 import { GlobalLogProcessor } from './processor/global-log-processor.js';
 import { ReadModelGate } from './read-model-gate.js';
+import { SnapshotStore } from './snapshot-store.js';
 
 export interface EventSourcingAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
   useFactory: (...args: never[]) => EventSourcingOptions | Promise<EventSourcingOptions>;
@@ -27,6 +28,7 @@ export interface EventSourcingFeature {
 const exported = [
   EventRegistry,
   EventStore,
+  SnapshotStore,
   AggregateRepository,
   GlobalLogProcessor,
   ReadModelGate,

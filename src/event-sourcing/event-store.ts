@@ -78,6 +78,8 @@ const READ_ALL = `SELECT ${COLUMNS}, transaction_id::text AS "transactionId" FRO
 
 const BY_EVENT_IDS = `SELECT ${COLUMNS} FROM events WHERE event_id = ANY($1::uuid[]) ORDER BY version`;
 
+const LAST_VERSION_AT = `SELECT coalesce(max(version), -1) AS v FROM events WHERE stream_id = $1 AND recorded_at <= $2`;
+
 const UNIQUE_VIOLATION = '23505';
 
 type Queryable = Pick<EntityManager, 'query'>;
@@ -150,6 +152,16 @@ export class EventStore {
       range.recordedUntil ?? null,
     ]);
     return toStored(rows);
+  }
+
+  /** Version of the stream's last event recorded at or before `instant`; -1 when none was. */
+  async lastVersionAt(
+    streamId: string,
+    instant: Date,
+    db: Queryable = this.dataSource,
+  ): Promise<number> {
+    const [row] = await db.query(LAST_VERSION_AT, [streamId, instant]);
+    return Number(row.v);
   }
 
   /** Version of a stream's last event, -1 when the stream does not exist. */

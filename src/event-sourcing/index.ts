@@ -49,3 +49,4 @@ export {
   type ProjectionOptions,
 } from './projection.js';
 export { ReadModelGate } from './read-model-gate.js';
+export { SnapshotStore, type Snapshot } from './snapshot-store.js';

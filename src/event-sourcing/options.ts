@@ -2,6 +2,8 @@ export const EVENT_SOURCING_OPTIONS = Symbol('EVENT_SOURCING_OPTIONS');
 
 /** Settings of `EventSourcingModule.forRoot()`; every field has a default. */
 export interface EventSourcingOptions {
+  /** Take an aggregate snapshot every N events (aggregates that declare a snapshot revision). Default 50. */
+  snapshotEvery?: number;
   /** Run the global-log processors (projections and sagas) in this process. Default true. */
   runProcessors?: boolean;
   /** Events a processor reads and applies in one transaction. Default 500. */
@@ -17,6 +19,7 @@ export interface EventSourcingOptions {
 }
 
 export interface ResolvedEventSourcingOptions {
+  snapshotEvery: number;
   runProcessors: boolean;
   batchSize: number;
   pollIntervalMs: number;
@@ -27,6 +30,7 @@ export interface ResolvedEventSourcingOptions {
 
 export function resolveOptions(options: EventSourcingOptions = {}): ResolvedEventSourcingOptions {
   return {
+    snapshotEvery: options.snapshotEvery ?? 50,
     runProcessors: options.runProcessors ?? true,
     batchSize: options.batchSize ?? 500,
     pollIntervalMs: options.pollIntervalMs ?? 500,

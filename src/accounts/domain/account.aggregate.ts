@@ -1,4 +1,4 @@
-import { EventSourcedAggregate } from '../../event-sourcing/index.js';
+import { EventSourcedAggregate, type JsonObject } from '../../event-sourcing/index.js';
 import {
   AccountAlreadyExistsError,
   AccountClosedError,
@@ -13,6 +13,8 @@ export type AccountStatus = 'open' | 'closed';
 
 /** A bank account: its stream id is its account id. */
 export class Account extends EventSourcedAggregate {
+  static override snapshotRevision = 1;
+
   ownerId = '';
   currency = '';
   balance = Money.zero;
@@ -43,6 +45,28 @@ export class Account extends EventSourcedAggregate {
     this.assertOpen();
     if (this.balance.minor !== 0) throw new BalanceNotZeroError(this.balance.minor);
     this.apply(new AccountClosed(this.id));
+  }
+
+  override toSnapshot(): JsonObject {
+    return {
+      ownerId: this.ownerId,
+      currency: this.currency,
+      balance: this.balance.minor,
+      status: this.status,
+    };
+  }
+
+  override fromSnapshot(state: JsonObject): void {
+    const { ownerId, currency, balance, status } = state;
+    if (
+      typeof ownerId !== 'string' ||
+      typeof currency !== 'string' ||
+      !Number.isSafeInteger(balance)
+    ) {
+      throw new Error('not an account snapshot');
+    }
+    if (status !== 'open' && status !== 'closed') throw new Error('not an account snapshot');
+    Object.assign(this, { ownerId, currency, balance: Money.of(balance as number), status });
   }
 
   private assertOpen(): void {
