@@ -8,6 +8,7 @@ import { CqrsModule } from '@nestjs/cqrs';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AccountsModule } from './accounts/accounts.module.js';
+import { AdminModule } from './admin/admin.module.js';
 import { CorrelationMiddleware } from './common/http/correlation.js';
 import type { AppConfig } from './config/config.js';
 import { dataSourceOptions } from './database/data-source-options.js';
@@ -15,10 +16,11 @@ import { runMigrations } from './database/migrate.js';
 import { EventSourcingModule, type EventSourcingOptions } from './event-sourcing/index.js';
 import { HealthModule } from './health/health.module.js';
 
-export type AppModuleConfig = Pick<AppConfig, 'snapshotEvery'> & {
-  databaseUrl: string;
-  eventSourcing?: EventSourcingOptions;
-};
+export type AppModuleConfig = Pick<AppConfig, 'snapshotEvery'> &
+  Partial<Pick<AppConfig, 'adminToken' | 'production'>> & {
+    databaseUrl: string;
+    eventSourcing?: EventSourcingOptions;
+  };
 
 /** The standalone app: the accounts context on the event-sourcing module, with health checks. */
 @Module({})
@@ -39,6 +41,10 @@ export class AppModule implements NestModule {
         }),
         AccountsModule,
         HealthModule,
+        // In production, admin routes exist only behind a token (CONTRACT §3 "Admin").
+        ...(config.production && !config.adminToken
+          ? []
+          : [AdminModule.forRoot({ token: config.adminToken })]),
       ],
     };
   }

@@ -16,9 +16,19 @@ async function main(): Promise<void> {
     await ensureDatabase(embedded.url, 'tally');
   }
   const app = await createApp(
-    { databaseUrl, snapshotEvery: config.snapshotEvery },
+    {
+      databaseUrl,
+      snapshotEvery: config.snapshotEvery,
+      adminToken: config.adminToken,
+      production: config.production,
+    },
     loggerLevels(config.logLevel),
   );
+  if (config.production && !config.adminToken) {
+    logger.warn(
+      'NODE_ENV=production and no ADMIN_TOKEN: the admin routes (/projections, /metrics) are not served',
+    );
+  }
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

@@ -63,3 +63,22 @@ export class StaleReadModelError extends DomainError {
     super(`read model ${projection} has not reached position ${position} yet; retry`);
   }
 }
+
+export class ProjectionNotFoundError extends DomainError {
+  readonly code = 'PROJECTION_NOT_FOUND';
+  readonly kind = 'not_found';
+
+  constructor(name: string) {
+    super(`there is no projection named ${name}`);
+  }
+}
+
+/** Sagas issue commands: replaying them from the start would act twice, so they are not rebuilt. */
+export class ProjectionNotRebuildableError extends DomainError {
+  readonly code = 'PROJECTION_NOT_REBUILDABLE';
+  readonly kind = 'conflict';
+
+  constructor(name: string) {
+    super(`${name} is a saga; sagas are not rebuilt`);
+  }
+}

@@ -76,6 +76,9 @@ const READ_ALL = `SELECT ${COLUMNS}, transaction_id::text AS "transactionId" FRO
   ORDER BY transaction_id, global_position
   LIMIT $3`;
 
+const BY_POSITIONS = `SELECT ${COLUMNS}, transaction_id::text AS "transactionId" FROM events
+  WHERE global_position = ANY($1::bigint[]) ORDER BY global_position`;
+
 const BY_EVENT_IDS = `SELECT ${COLUMNS} FROM events WHERE event_id = ANY($1::uuid[]) ORDER BY version`;
 
 const LAST_VERSION_AT = `SELECT coalesce(max(version), -1) AS v FROM events WHERE stream_id = $1 AND recorded_at <= $2`;
@@ -185,6 +188,11 @@ export class EventStore {
   ): Promise<LogEvent[]> {
     const rows = await db.query(READ_ALL, [after.transactionId, after.position, limit]);
     return toStored(rows) as LogEvent[];
+  }
+
+  /** The events at these global positions (those that exist and are visible). */
+  async readPositions(positions: number[], db: Queryable = this.dataSource): Promise<LogEvent[]> {
+    return toStored(await db.query(BY_POSITIONS, [positions])) as LogEvent[];
   }
 
   /** Committed events after a checkpoint (the lag of a reader at that checkpoint). */

@@ -40,7 +40,11 @@ export {
   type EventSourcingFeature,
 } from './event-sourcing.module.js';
 export type { EventSourcingOptions } from './options.js';
-export { GlobalLogProcessor, type ProjectionInfo } from './processor/global-log-processor.js';
+export {
+  GlobalLogProcessor,
+  type ParkedEvent,
+  type ProjectionInfo,
+} from './processor/global-log-processor.js';
 export type { ProjectionStatus } from './processor/projection-runner.js';
 export {
   Projection,

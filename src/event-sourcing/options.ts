@@ -8,6 +8,10 @@ export interface EventSourcingOptions {
   runProcessors?: boolean;
   /** Events a processor reads and applies in one transaction. Default 500. */
   batchSize?: number;
+  /** Attempts at an event that keeps failing before it is parked (or the projection stops). Default 5. */
+  poisonAfterAttempts?: number;
+  /** What a projection does with such an event: `park` it and move on, or `stop`. Default park. */
+  onPoison?: 'park' | 'stop';
   /** Fallback poll of the log when no notification arrives, in ms. Default 500. */
   pollIntervalMs?: number;
   /** How long `?minPosition=` waits for a read model, in ms. Default 5000. */
@@ -23,6 +27,8 @@ export interface ResolvedEventSourcingOptions {
   runProcessors: boolean;
   batchSize: number;
   pollIntervalMs: number;
+  poisonAfterAttempts: number;
+  onPoison: 'park' | 'stop';
   readWaitTimeoutMs: number;
   ownWritesWaitMs: number;
   commandRetry: { maxAttempts: number; baseDelayMs: number };
@@ -34,6 +40,8 @@ export function resolveOptions(options: EventSourcingOptions = {}): ResolvedEven
     runProcessors: options.runProcessors ?? true,
     batchSize: options.batchSize ?? 500,
     pollIntervalMs: options.pollIntervalMs ?? 500,
+    poisonAfterAttempts: options.poisonAfterAttempts ?? 5,
+    onPoison: options.onPoison ?? 'park',
     readWaitTimeoutMs: options.readWaitTimeoutMs ?? 5000,
     ownWritesWaitMs: options.ownWritesWaitMs ?? 1000,
     commandRetry: {

@@ -7,7 +7,11 @@ import {
 } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import { DataSource } from 'typeorm';
-import { StaleReadModelError } from '../errors.js';
+import {
+  ProjectionNotFoundError,
+  ProjectionNotRebuildableError,
+  StaleReadModelError,
+} from '../errors.js';
 import { EventRegistry, type EventClass } from '../event-registry.js';
 import { EventStore } from '../event-store.js';
 import { EVENT_SOURCING_OPTIONS, type ResolvedEventSourcingOptions } from '../options.js';
@@ -27,13 +31,25 @@ import {
 /** @nestjs/cqrs keeps this key internal; it is where `@EventsHandler(...)` stores its event classes. */
 const EVENTS_HANDLER_METADATA = '__eventsHandler__';
 
+export interface ParkedEvent {
+  position: number;
+  error: string;
+  attempts: number;
+  parkedAt: Date;
+}
+
 export interface ProjectionInfo {
   name: string;
   kind: 'read-model' | 'saga';
+  /** Global position of the last event applied. */
   position: number;
+  /** Committed events not applied yet. */
   lag: number;
+  /** In this process: `stopped` when processors do not run here. */
   status: ProjectionStatus;
+  /** The last error of a failing projection. */
   error?: string;
+  parked?: ParkedEvent[];
 }
 
 /**
@@ -85,18 +101,32 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, OnApplication
     await Promise.all([...this.runners.values()].map((r) => r.stop()));
   }
 
-  /** The projections this process knows, with checkpoint position and lag. */
+  /** The projections this process knows, with checkpoint position, lag and parked events. */
   async list(): Promise<ProjectionInfo[]> {
+    const names = [...this.runners.keys()];
     const rows: { name: string; transactionId: string; position: string }[] =
       await this.dataSource.query(
         `SELECT name, transaction_id::text AS "transactionId", global_position AS "position"
        FROM projection_checkpoints WHERE name = ANY($1::text[]) ORDER BY name`,
-        [[...this.runners.keys()]],
+        [names],
       );
+    const parked: (ParkedEvent & { projection: string })[] = await this.dataSource.query(
+      `SELECT projection, global_position::int8 AS position, error, attempts, parked_at AS "parkedAt"
+       FROM parked_events WHERE projection = ANY($1::text[]) ORDER BY global_position`,
+      [names],
+    );
     return Promise.all(
       rows.map(async (row) => {
         const runner = this.runners.get(row.name)!;
         const checkpoint = toCheckpoint(row);
+        const own = parked
+          .filter((p) => p.projection === row.name)
+          .map(({ position, error, attempts, parkedAt }) => ({
+            position: Number(position),
+            error,
+            attempts,
+            parkedAt,
+          }));
         return {
           name: row.name,
           kind: runner.definition.kind,
@@ -104,9 +134,31 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, OnApplication
           lag: await this.store.countAfter(checkpoint),
           status: runner.status,
           ...(runner.lastError ? { error: runner.lastError } : {}),
+          ...(own.length ? { parked: own } : {}),
         };
       }),
     );
+  }
+
+  /**
+   * Empties a read model and replays the log into it; resolves once the reset has committed.
+   * @throws ProjectionNotFoundError, ProjectionNotRebuildableError (sagas are never replayed)
+   */
+  async rebuild(name: string): Promise<void> {
+    const runner = this.runner(name);
+    if (runner.definition.kind === 'saga') throw new ProjectionNotRebuildableError(name);
+    await runner.rebuild();
+  }
+
+  /** Applies a projection's parked events again. @throws ProjectionNotFoundError */
+  retryParked(name: string): Promise<{ retried: number; failed: number }> {
+    return this.runner(name).retryParked();
+  }
+
+  private runner(name: string): ProjectionRunner {
+    const runner = this.runners.get(name);
+    if (!runner) throw new ProjectionNotFoundError(name);
+    return runner;
   }
 
   /**
@@ -118,7 +170,7 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, OnApplication
     position: number,
     timeoutMs = this.options.readWaitTimeoutMs,
   ): Promise<void> {
-    if (!this.runners.has(projection)) throw new Error(`unknown projection ${projection}`);
+    this.runner(projection);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (await this.hasProcessed(projection, position)) return;
