@@ -3,6 +3,7 @@ import { Query, QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
 import { MoreThan, type Repository } from 'typeorm';
 import { ReadModelGate } from '../../event-sourcing/index.js';
 import { AccountSummary } from '../account-summary/account-summary.entity.js';
+import { ACCOUNT_SUMMARY } from '../account-summary/account-summary.projection.js';
 import { AccountNotFoundError } from '../domain/account.errors.js';
 import { StatementLine } from './statement-line.entity.js';
 import { ACCOUNT_STATEMENT } from './statement.projection.js';
@@ -53,8 +54,12 @@ export class GetTransactionsHandler implements IQueryHandler<GetTransactionsQuer
       order: { version: 'ASC' },
       take: limit + 1,
     });
-    if (rows.length === 0 && !(await this.summaries.existsBy({ accountId }))) {
-      throw new AccountNotFoundError(accountId);
+    if (rows.length === 0) {
+      // No lines: tell "no movements yet" from "no such account" with the summary read model,
+      // which must have reached the same position.
+      await this.gate.waitFor(ACCOUNT_SUMMARY, minPosition);
+      if (!(await this.summaries.existsBy({ accountId })))
+        throw new AccountNotFoundError(accountId);
     }
     const items = rows
       .slice(0, limit)
