@@ -15,6 +15,7 @@ import { dataSourceOptions } from './database/data-source-options.js';
 import { runMigrations } from './database/migrate.js';
 import { EventSourcingModule, type EventSourcingOptions } from './event-sourcing/index.js';
 import { HealthModule } from './health/health.module.js';
+import { TransfersModule } from './transfers/transfers.module.js';
 
 export type AppModuleConfig = Pick<AppConfig, 'snapshotEvery'> &
   Partial<Pick<AppConfig, 'adminToken' | 'production'>> & {
@@ -40,6 +41,7 @@ export class AppModule implements NestModule {
           ...config.eventSourcing,
         }),
         AccountsModule,
+        TransfersModule,
         HealthModule,
         // In production, admin routes exist only behind a token (CONTRACT §3 "Admin").
         ...(config.production && !config.adminToken

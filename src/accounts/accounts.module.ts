@@ -14,6 +14,7 @@ import { GetAccountEventsHandler } from './history/get-account-events.query.js';
 import { GetAccountStateHandler } from './history/get-account-state.query.js';
 import { AccountsController } from './http/accounts.controller.js';
 import { OpenAccountHandler } from './open-account.command.js';
+import { RefundTransferHandler } from './refund-transfer.command.js';
 import { GetTransactionsHandler } from './statement/get-transactions.query.js';
 import { StatementLine } from './statement/statement-line.entity.js';
 import { StatementProjection } from './statement/statement.projection.js';
@@ -32,6 +33,7 @@ import { WithdrawMoneyHandler } from './withdraw-money.command.js';
     DepositMoneyHandler,
     WithdrawMoneyHandler,
     CloseAccountHandler,
+    RefundTransferHandler,
     AccountSummaryProjection,
     StatementProjection,
     GetAccountHandler,

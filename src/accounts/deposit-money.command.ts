@@ -8,6 +8,8 @@ export class DepositMoneyCommand extends Command<AccountCommandResult> {
     readonly accountId: string,
     readonly amount: number,
     readonly options: ExecuteOptions,
+    /** Set when a transfer moves the money: the step is then applied at most once. */
+    readonly transferId?: string,
   ) {
     super();
   }
@@ -21,11 +23,12 @@ export class DepositMoneyHandler implements ICommandHandler<DepositMoneyCommand>
     accountId,
     amount,
     options,
+    transferId,
   }: DepositMoneyCommand): Promise<AccountCommandResult> {
     const result = await this.accounts.execute(
       Account,
       accountId,
-      (account) => account.deposit(amount),
+      (account) => account.deposit(amount, transferId),
       options,
     );
     return { accountId, ...result };

@@ -1,5 +1,5 @@
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { v4 as uuidv4 } from 'uuid';
+import { v5 as uuidv5 } from 'uuid';
 import { AggregateRepository, type CommandMetadata } from '../event-sourcing/index.js';
 import { Account } from './domain/account.aggregate.js';
 import type { AccountCommandResult } from './account-command-result.js';
@@ -10,7 +10,8 @@ export class OpenAccountCommand extends Command<AccountCommandResult> {
     readonly currency: string,
     readonly initialDeposit: number,
     readonly metadata: CommandMetadata,
-    readonly accountId: string = uuidv4(),
+    /** Derived from the command id, so a retried command opens the same account. */
+    readonly accountId: string = uuidv5('account', metadata.commandId),
   ) {
     super();
   }

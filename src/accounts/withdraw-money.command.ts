@@ -8,6 +8,8 @@ export class WithdrawMoneyCommand extends Command<AccountCommandResult> {
     readonly accountId: string,
     readonly amount: number,
     readonly options: ExecuteOptions,
+    /** Set when a transfer moves the money: the step is then applied at most once. */
+    readonly transferId?: string,
   ) {
     super();
   }
@@ -21,11 +23,12 @@ export class WithdrawMoneyHandler implements ICommandHandler<WithdrawMoneyComman
     accountId,
     amount,
     options,
+    transferId,
   }: WithdrawMoneyCommand): Promise<AccountCommandResult> {
     const result = await this.accounts.execute(
       Account,
       accountId,
-      (account) => account.withdraw(amount),
+      (account) => account.withdraw(amount, transferId),
       options,
     );
     return { accountId, ...result };

@@ -2,9 +2,10 @@ import type { DataSourceOptions } from 'typeorm';
 import { migrations } from '../../migrations/index.js';
 import { AccountSummary } from '../accounts/account-summary/account-summary.entity.js';
 import { StatementLine } from '../accounts/statement/statement-line.entity.js';
+import { TransferSummary } from '../transfers/transfer-summary/transfer-summary.entity.js';
 
 /** Every read entity of the app; the event store itself is plain SQL. */
-export const entities = [AccountSummary, StatementLine];
+export const entities = [AccountSummary, StatementLine, TransferSummary];
 
 /** TypeORM options for the app, the TypeORM CLI (ormconfig.ts) and the tests. Never `synchronize`. */
 export function dataSourceOptions(url: string): DataSourceOptions {

@@ -63,6 +63,20 @@ export class AggregateRepository {
     return version < 0 ? new type(id) : this.rehydrate(type, id, version);
   }
 
+  /**
+   * The result of a command whose events are already in the stream: the retry of a command whose
+   * first answer was lost. Looks for the ids of its first events (commands append few).
+   */
+  private async alreadyExecuted(
+    streamId: string,
+    commandId: string,
+  ): Promise<CommandResult | undefined> {
+    const ids = Array.from({ length: 8 }, (_, i) => eventIdOf(commandId, i));
+    const stored = (await this.store.readEvents(ids)).filter((e) => e.streamId === streamId);
+    const last = stored[stored.length - 1];
+    return last && { version: last.version, position: last.position };
+  }
+
   /** Waits for snapshot writes still in flight (they never delay a command). */
   async flushSnapshots(): Promise<void> {
     await Promise.all([...this.snapshotWrites]);
@@ -148,7 +162,7 @@ export class AggregateRepository {
       aggregate.id,
       pending.map((event, i) => ({
         ...this.registry.serialize(event),
-        eventId: uuidv5(`${i}`, metadata.commandId),
+        eventId: eventIdOf(metadata.commandId, i),
         metadata: eventMetadata,
       })),
       expected,
@@ -179,6 +193,8 @@ export class AggregateRepository {
     for (let attempt = 1; ; attempt++) {
       const aggregate = await this.load(type, id);
       if (options.expectedVersion !== undefined && options.expectedVersion !== aggregate.version) {
+        const done = await this.alreadyExecuted(id, options.metadata.commandId);
+        if (done) return done;
         throw new ConcurrencyError(id, options.expectedVersion, aggregate.version);
       }
       decide(aggregate);
@@ -192,5 +208,8 @@ export class AggregateRepository {
     }
   }
 }
+
+/** The id of the i-th event a command appends: a retried command finds its own events. */
+const eventIdOf = (commandId: string, i: number) => uuidv5(`${i}`, commandId);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

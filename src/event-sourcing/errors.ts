@@ -82,3 +82,21 @@ export class ProjectionNotRebuildableError extends DomainError {
     super(`${name} is a saga; sagas are not rebuilt`);
   }
 }
+
+// Connection-level failures: the class 08 SQLSTATEs, server shutdown (57P), and socket errors.
+const CONNECTION_CODES =
+  /^(08|57P)|^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/;
+const CONNECTION_MESSAGES =
+  /Connection terminated|connection timeout|Connection refused|timeout exceeded when trying to connect/i;
+
+/** Whether an error means the database could not be reached (as opposed to refusing a statement). */
+export function isConnectionError(error: unknown): boolean {
+  const err = error as { code?: unknown; message?: unknown; driverError?: unknown } | undefined;
+  if (typeof err?.code === 'string' && CONNECTION_CODES.test(err.code)) return true;
+  if (typeof err?.message === 'string' && CONNECTION_MESSAGES.test(err.message)) return true;
+  return (
+    err?.driverError !== undefined &&
+    err.driverError !== error &&
+    isConnectionError(err.driverError)
+  );
+}

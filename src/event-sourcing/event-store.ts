@@ -212,12 +212,20 @@ export class EventStore {
     return Number(row.n) > 0;
   }
 
+  /** The stored events with these ids, in stream version order. */
+  async readEvents(eventIds: string[], db: Queryable = this.dataSource): Promise<StoredEvent[]> {
+    return toStored(await db.query(BY_EVENT_IDS, [eventIds]));
+  }
+
   private async alreadyAppended(
     streamId: string,
     rows: { event_id: string }[],
     db: Queryable,
   ): Promise<StoredEvent[] | undefined> {
-    const stored = toStored(await db.query(BY_EVENT_IDS, [rows.map((r) => r.event_id)]));
+    const stored = await this.readEvents(
+      rows.map((r) => r.event_id),
+      db,
+    );
     const sameStream = stored.every((e) => e.streamId === streamId);
     return stored.length === rows.length && sameStream ? stored : undefined;
   }

@@ -11,6 +11,7 @@ export {
   DomainError,
   EventSchemaError,
   StaleReadModelError,
+  isConnectionError,
   type DomainErrorKind,
 } from './errors.js';
 export {

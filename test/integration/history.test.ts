@@ -170,7 +170,7 @@ describe('history', () => {
         `INSERT INTO snapshots (stream_id, version, position, revision, state) VALUES ($1, 100, 0, 0, $2), ($1, 110, 0, 1, $3)`,
         [
           id,
-          { ownerId: 'long', currency: 'USD', balance: 999_999, status: 'open' },
+          { ownerId: 'long', currency: 'USD', balance: 999_999, status: 'open', transferSteps: [] },
           { nonsense: true },
         ],
       );
@@ -183,10 +183,22 @@ describe('history', () => {
       const id = await longAccount(160);
       await dataSource.query(
         `INSERT INTO snapshots (stream_id, version, position, revision, state) VALUES ($1, 150, 0, 1, $2)`,
-        [id, { ownerId: 'long', currency: 'USD', balance: 150, status: 'open' }],
+        // A marked balance shows whether the snapshot was used (the real balance at 150 is 150).
+        [
+          id,
+          {
+            ownerId: 'long',
+            currency: 'USD',
+            balance: 1_000_150,
+            status: 'open',
+            transferSteps: [],
+          },
+        ],
       );
       expect((await repository.loadAt(Account, id, { version: 120 })).balance.minor).toBe(120);
-      expect((await repository.loadAt(Account, id, { version: 155 })).balance.minor).toBe(155);
+      expect((await repository.loadAt(Account, id, { version: 155 })).balance.minor).toBe(
+        1_000_155,
+      );
       const { body } = await t.http.get(`/accounts/${id}/state?version=200`).expect(404);
       expect(body.code).toBe('VERSION_NOT_FOUND');
     });

@@ -127,6 +127,59 @@ describe('Account', () => {
     });
   });
 
+  describe('when a transfer step is replayed', () => {
+    const transferId = '0b9d7c1e-1111-4222-8333-944455556666';
+
+    it('applies a transfer withdrawal once', () => {
+      account()
+        .given(opened(10), new MoneyWithdrawn(id, 10, transferId))
+        .when((a) => a.withdraw(10, transferId))
+        .then();
+    });
+
+    it('applies a transfer deposit once, even on a closed account', () => {
+      account()
+        .given(
+          opened(),
+          new MoneyDeposited(id, 5, transferId),
+          new MoneyWithdrawn(id, 5),
+          new AccountClosed(id),
+        )
+        .when((a) => a.deposit(5, transferId))
+        .then();
+    });
+
+    it('refunds a transfer once, even on a closed account', () => {
+      const closed = [opened(10), new MoneyWithdrawn(id, 10, transferId), new AccountClosed(id)];
+      account()
+        .given(...closed)
+        .when((a) => a.refund(10, transferId))
+        .then(new MoneyDeposited(id, 10, transferId));
+      account()
+        .given(...closed, new MoneyDeposited(id, 10, transferId))
+        .when((a) => a.refund(10, transferId))
+        .then();
+    });
+
+    it('refunds nothing for a transfer that took nothing', () => {
+      account()
+        .given(opened(10))
+        .when((a) => a.refund(10, transferId))
+        .then();
+    });
+
+    it('keeps applied steps in its snapshot', () => {
+      const a = account()
+        .given(opened(10), new MoneyWithdrawn(id, 10, transferId))
+        .when(() => undefined)
+        .then();
+      const restored = new Account(id);
+      restored.fromSnapshot(a.toSnapshot());
+      restored.withdraw(10, transferId);
+      expect(restored.getUncommittedEvents()).toEqual([]);
+    });
+  });
+
   describe('when closed', () => {
     const closed = [opened(), new AccountClosed(id)];
 

@@ -19,6 +19,8 @@ export class Account extends EventSourcedAggregate {
   currency = '';
   balance = Money.zero;
   status?: AccountStatus;
+  /** Transfer steps already applied (`D:<transferId>` deposit, `W:<transferId>` withdrawal). */
+  private readonly transferSteps = new Set<string>();
 
   open(ownerId: string, currency: string, initialDeposit: number): void {
     if (this.status) throw new AccountAlreadyExistsError(this.id);
@@ -26,7 +28,9 @@ export class Account extends EventSourcedAggregate {
     this.apply(new AccountOpened(this.id, ownerId, currency, deposit.minor));
   }
 
+  /** With a `transferId`, a step already applied is a no-op: a replayed saga step is harmless. */
   deposit(amount: number, transferId?: string): void {
+    if (transferId && this.transferSteps.has(`D:${transferId}`)) return;
     this.assertOpen();
     const money = Money.amount(amount);
     this.balance.plus(money);
@@ -34,11 +38,23 @@ export class Account extends EventSourcedAggregate {
   }
 
   withdraw(amount: number, transferId?: string): void {
+    if (transferId && this.transferSteps.has(`W:${transferId}`)) return;
     this.assertOpen();
     const money = Money.amount(amount);
     if (this.balance.isLessThan(money))
       throw new InsufficientFundsError(this.balance.minor, money.minor);
     this.apply(new MoneyWithdrawn(this.id, money.minor, transferId));
+  }
+
+  /**
+   * Gives back what a transfer that could not complete took from this account: nothing if it took
+   * nothing, once if it did; also on an account closed while the transfer was in flight.
+   */
+  refund(amount: number, transferId: string): void {
+    if (!this.transferSteps.has(`W:${transferId}`) || this.transferSteps.has(`D:${transferId}`))
+      return;
+    if (!this.status) throw new AccountNotFoundError(this.id);
+    this.apply(new MoneyDeposited(this.id, Money.amount(amount).minor, transferId));
   }
 
   close(): void {
@@ -53,20 +69,21 @@ export class Account extends EventSourcedAggregate {
       currency: this.currency,
       balance: this.balance.minor,
       status: this.status,
+      transferSteps: [...this.transferSteps],
     };
   }
 
   override fromSnapshot(state: JsonObject): void {
-    const { ownerId, currency, balance, status } = state;
-    if (
-      typeof ownerId !== 'string' ||
-      typeof currency !== 'string' ||
-      !Number.isSafeInteger(balance)
-    ) {
-      throw new Error('not an account snapshot');
-    }
-    if (status !== 'open' && status !== 'closed') throw new Error('not an account snapshot');
+    const { ownerId, currency, balance, status, transferSteps } = state;
+    const readable =
+      typeof ownerId === 'string' &&
+      typeof currency === 'string' &&
+      Number.isSafeInteger(balance) &&
+      (status === 'open' || status === 'closed') &&
+      Array.isArray(transferSteps);
+    if (!readable) throw new Error('not an account snapshot');
     Object.assign(this, { ownerId, currency, balance: Money.of(balance as number), status });
+    for (const step of transferSteps as string[]) this.transferSteps.add(step);
   }
 
   private assertOpen(): void {
@@ -83,10 +100,12 @@ export class Account extends EventSourcedAggregate {
 
   protected onMoneyDeposited(event: MoneyDeposited): void {
     this.balance = this.balance.plus(Money.of(event.amount));
+    if (event.transferId) this.transferSteps.add(`D:${event.transferId}`);
   }
 
   protected onMoneyWithdrawn(event: MoneyWithdrawn): void {
     this.balance = this.balance.minus(Money.of(event.amount));
+    if (event.transferId) this.transferSteps.add(`W:${event.transferId}`);
   }
 
   protected onAccountClosed(): void {

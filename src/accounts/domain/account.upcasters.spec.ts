@@ -91,6 +91,7 @@ describe('Account snapshots', () => {
       currency: 'EUR',
       balance: 300,
       status: 'open',
+      transferSteps: [],
     });
     expect(restored.balance.minor).toBe(300);
   });

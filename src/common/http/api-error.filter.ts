@@ -7,7 +7,11 @@ import {
   type ExceptionFilter,
 } from '@nestjs/common';
 import type { Response } from 'express';
-import { DomainError, type DomainErrorKind } from '../../event-sourcing/index.js';
+import {
+  DomainError,
+  isConnectionError,
+  type DomainErrorKind,
+} from '../../event-sourcing/index.js';
 
 /** The error body of CONTRACT §4. */
 export interface ApiError {
@@ -36,9 +40,6 @@ const CODE_OF_STATUS: Record<number, string> = {
   503: 'SERVICE_UNAVAILABLE',
 };
 
-// Connection-level failures: the class 08 SQLSTATEs, server shutdown (57P), and socket errors.
-const DATABASE_DOWN = /^(08|57P)|^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/;
-
 /** Turns any error into `{statusCode, code, message}`; never leaks a stack, SQL or a class name. */
 export function toApiError(error: unknown): ApiError {
   if (error instanceof DomainError) {
@@ -52,7 +53,7 @@ export function toApiError(error: unknown): ApiError {
     const raw = typeof body === 'string' ? body : (body.message ?? error.message);
     return { statusCode, code, message: Array.isArray(raw) ? raw.join('; ') : raw };
   }
-  if (isDatabaseDown(error)) {
+  if (isConnectionError(error)) {
     return {
       statusCode: HttpStatus.SERVICE_UNAVAILABLE,
       code: 'DATABASE_UNAVAILABLE',
@@ -65,20 +66,6 @@ export function toApiError(error: unknown): ApiError {
     code: 'INTERNAL_ERROR',
     message: 'internal error',
   };
-}
-
-function isDatabaseDown(error: unknown): boolean {
-  const err = error as { code?: unknown; message?: unknown; driverError?: unknown };
-  if (typeof err?.code === 'string' && DATABASE_DOWN.test(err.code)) return true;
-  if (
-    typeof err?.message === 'string' &&
-    /Connection terminated|connection timeout|Connection refused/i.test(err.message)
-  ) {
-    return true;
-  }
-  return (
-    err?.driverError !== undefined && err.driverError !== error && isDatabaseDown(err.driverError)
-  );
 }
 
 /** The one filter that maps every error to the contract's body (CONTRACT §4). */

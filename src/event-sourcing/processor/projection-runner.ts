@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
-import { EventSchemaError } from '../errors.js';
+import { EventSchemaError, isConnectionError } from '../errors.js';
 import type { EventClass, EventRegistry } from '../event-registry.js';
 import { LOG_START, type EventStore, type LogCheckpoint, type LogEvent } from '../event-store.js';
 import type { ResolvedEventSourcingOptions } from '../options.js';
@@ -148,7 +148,8 @@ export class ProjectionRunner {
         this.lastError = undefined;
         this.status = this.rebuilding ? 'rebuilding' : 'running';
       } catch (error) {
-        failures += 1;
+        // An unreachable database is no fault of the event: wait for it without counting.
+        if (!isConnectionError(error)) failures += 1;
         this.lastError = messageOf(error);
         this.status = 'failing';
         if (
@@ -169,7 +170,7 @@ export class ProjectionRunner {
         // Go one event at a time until the failing one is found (or the failure goes away).
         singleSteps = this.options.batchSize;
         this.logger.warn(`batch failed (attempt ${failures}): ${this.lastError}`);
-        await this.idle(Math.min(30_000, 50 * 2 ** failures));
+        await this.idle(Math.min(30_000, 50 * 2 ** Math.max(failures, 1)));
         continue;
       }
       if (applied < limit) {

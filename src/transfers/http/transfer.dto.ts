@@ -1,0 +1,39 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { IsInt, IsUUID, Max, Min } from 'class-validator';
+import { MAX_AMOUNT } from '../../accounts/domain/money.js';
+
+export class RequestTransferDto {
+  @ApiProperty({ format: 'uuid' })
+  @IsUUID()
+  fromAccountId: string;
+
+  @ApiProperty({ format: 'uuid' })
+  @IsUUID()
+  toAccountId: string;
+
+  @ApiProperty({
+    description: 'Minor units (cents)',
+    minimum: 1,
+    maximum: MAX_AMOUNT,
+    example: 1050,
+  })
+  @IsInt()
+  @Min(1)
+  @Max(MAX_AMOUNT)
+  amount: number;
+}
+
+export class TransferAcceptedResponse {
+  @ApiProperty({ format: 'uuid' }) transferId: string;
+  @ApiProperty({ type: 'integer' }) position: number;
+}
+
+export class TransferResponse {
+  @ApiProperty({ format: 'uuid' }) transferId: string;
+  @ApiProperty({ format: 'uuid' }) fromAccountId: string;
+  @ApiProperty({ format: 'uuid' }) toAccountId: string;
+  @ApiProperty({ type: 'integer' }) amount: number;
+  @ApiProperty({ enum: ['pending', 'completed', 'failed'] }) status: string;
+  @ApiProperty({ required: false, description: 'The code of the failing step, only when failed' })
+  reason?: string;
+}

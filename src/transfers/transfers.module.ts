@@ -1,0 +1,23 @@
+import { Module } from '@nestjs/common';
+import { CqrsModule } from '@nestjs/cqrs';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { EventSourcingModule } from '../event-sourcing/index.js';
+import { transferEvents } from './domain/transfer.events.js';
+import { TransfersController } from './http/transfers.controller.js';
+import { RequestTransferHandler } from './request-transfer.command.js';
+import { TransferSaga } from './sagas/transfer.saga.js';
+import { GetTransferHandler } from './transfer-summary/get-transfer.query.js';
+import { TransferSummary } from './transfer-summary/transfer-summary.entity.js';
+import { TransferSummaryProjection } from './transfer-summary/transfer-summary.projection.js';
+
+/** The transfers bounded context: a durable saga over the accounts context's commands. */
+@Module({
+  imports: [
+    CqrsModule,
+    TypeOrmModule.forFeature([TransferSummary]),
+    EventSourcingModule.forFeature({ events: transferEvents }),
+  ],
+  controllers: [TransfersController],
+  providers: [RequestTransferHandler, TransferSaga, TransferSummaryProjection, GetTransferHandler],
+})
+export class TransfersModule {}
