@@ -10,6 +10,7 @@ import { DataSource } from 'typeorm';
 import { AccountsModule } from './accounts/accounts.module.js';
 import { AdminModule } from './admin/admin.module.js';
 import { CorrelationMiddleware } from './common/http/correlation.js';
+import { IdempotencyModule } from './common/idempotency/idempotency.module.js';
 import type { AppConfig } from './config/config.js';
 import { dataSourceOptions } from './database/data-source-options.js';
 import { runMigrations } from './database/migrate.js';
@@ -18,7 +19,7 @@ import { HealthModule } from './health/health.module.js';
 import { TransfersModule } from './transfers/transfers.module.js';
 
 export type AppModuleConfig = Pick<AppConfig, 'snapshotEvery'> &
-  Partial<Pick<AppConfig, 'adminToken' | 'production'>> & {
+  Partial<Pick<AppConfig, 'adminToken' | 'production' | 'idempotencyTtlHours'>> & {
     databaseUrl: string;
     eventSourcing?: EventSourcingOptions;
   };
@@ -42,6 +43,7 @@ export class AppModule implements NestModule {
         }),
         AccountsModule,
         TransfersModule,
+        IdempotencyModule.forRoot({ ttlHours: config.idempotencyTtlHours }),
         HealthModule,
         // In production, admin routes exist only behind a token (CONTRACT §3 "Admin").
         ...(config.production && !config.adminToken

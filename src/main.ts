@@ -21,6 +21,7 @@ async function main(): Promise<void> {
       snapshotEvery: config.snapshotEvery,
       adminToken: config.adminToken,
       production: config.production,
+      idempotencyTtlHours: config.idempotencyTtlHours,
     },
     loggerLevels(config.logLevel),
   );

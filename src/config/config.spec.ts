@@ -10,6 +10,7 @@ describe('loadConfig', () => {
       logLevel: 'log',
       adminToken: undefined,
       production: false,
+      idempotencyTtlHours: 24,
       dataDir: 'data',
     });
   });

@@ -7,6 +7,7 @@ export interface AppConfig {
   logLevel: LogLevelName;
   adminToken?: string;
   production: boolean;
+  idempotencyTtlHours: number;
   dataDir: string;
 }
 
@@ -74,6 +75,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     logLevel: logLevel(env),
     adminToken: env.ADMIN_TOKEN || undefined,
     production: env.NODE_ENV === 'production',
+    idempotencyTtlHours: integer(env, 'IDEMPOTENCY_TTL_HOURS', 24, 1, 24 * 365),
     dataDir: env.DATA_DIR || 'data',
   };
 }

@@ -7,6 +7,7 @@ import {
 import type { NextFunction, Request, Response } from 'express';
 import { v4 as uuidv4 } from 'uuid';
 import type { CommandMetadata } from '../../event-sourcing/index.js';
+import type { WithIdempotency } from '../idempotency/idempotency.middleware.js';
 
 export const CORRELATION_HEADER = 'x-correlation-id';
 const VALID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -30,10 +31,16 @@ export class CorrelationMiddleware implements NestMiddleware {
   }
 }
 
-/** Parameter decorator: the metadata of the command this request sends (a new command id each time). */
+/**
+ * Parameter decorator: the metadata of the command this request sends. The command id is new each
+ * time, or derived from the Idempotency-Key and the body, so that a retry is the same command.
+ */
 export const RequestCommandMetadata = createParamDecorator(
-  (_data: unknown, context: ExecutionContext): CommandMetadata => ({
-    commandId: uuidv4(),
-    correlationId: correlationOf(context.switchToHttp().getRequest<WithCorrelation>()),
-  }),
+  (_data: unknown, context: ExecutionContext): CommandMetadata => {
+    const request = context.switchToHttp().getRequest<WithCorrelation & WithIdempotency>();
+    return {
+      commandId: request.idempotentCommandId ?? uuidv4(),
+      correlationId: correlationOf(request),
+    };
+  },
 );
