@@ -11,26 +11,35 @@ import { AccountsModule } from './accounts/accounts.module.js';
 import { AdminModule } from './admin/admin.module.js';
 import { CorrelationMiddleware } from './common/http/correlation.js';
 import { IdempotencyModule } from './common/idempotency/idempotency.module.js';
-import type { AppConfig } from './config/config.js';
+import type { AppConfig, LogLevelName } from './config/config.js';
 import { dataSourceOptions } from './database/data-source-options.js';
 import { runMigrations } from './database/migrate.js';
 import { EventSourcingModule, type EventSourcingOptions } from './event-sourcing/index.js';
 import { HealthModule } from './health/health.module.js';
+import { loggingModule } from './observability/logging.js';
 import { TransfersModule } from './transfers/transfers.module.js';
 
 export type AppModuleConfig = Pick<AppConfig, 'snapshotEvery'> &
-  Partial<Pick<AppConfig, 'adminToken' | 'production' | 'idempotencyTtlHours'>> & {
+  Partial<
+    Pick<
+      AppConfig,
+      'adminToken' | 'production' | 'idempotencyTtlHours' | 'corsOrigins' | 'rateLimitPerMinute'
+    >
+  > & {
     databaseUrl: string;
+    /** Default `log`; `silent` in tests. */
+    logLevel?: LogLevelName | 'silent';
     eventSourcing?: EventSourcingOptions;
   };
 
-/** The standalone app: the accounts context on the event-sourcing module, with health checks. */
+/** The standalone app: the accounts and transfers contexts on the event-sourcing module. */
 @Module({})
 export class AppModule implements NestModule {
   static forRoot(config: AppModuleConfig): DynamicModule {
     return {
       module: AppModule,
       imports: [
+        loggingModule(config.logLevel ?? 'log'),
         TypeOrmModule.forRootAsync({
           useFactory: () => dataSourceOptions(config.databaseUrl),
           dataSourceFactory: async (options) =>

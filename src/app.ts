@@ -1,8 +1,11 @@
-import type { INestApplication, LogLevel } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
+import { rateLimit as expressRateLimit } from 'express-rate-limit';
+import helmet from 'helmet';
+import { Logger } from 'nestjs-pino';
 import { AppModule, type AppModuleConfig } from './app.module.js';
 import { ApiErrorFilter, toApiError } from './common/http/api-error.filter.js';
 
@@ -30,17 +33,34 @@ function bodyErrors(
   res.status(body.statusCode).json(body);
 }
 
-/** Builds the HTTP app (not listening yet): body limit, errors, OpenAPI at /docs. */
-export async function createApp(
-  config: AppModuleConfig,
-  logger: LogLevel[] | false = ['error', 'warn'],
-): Promise<INestApplication> {
+/** Optional rate limiting per client address (RATE_LIMIT_PER_MINUTE): 429 TOO_MANY_REQUESTS beyond it. */
+function rateLimit(perMinute: number) {
+  return expressRateLimit({
+    windowMs: 60_000,
+    limit: perMinute,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    handler: (_req, res) =>
+      res.status(429).json({
+        statusCode: 429,
+        code: 'TOO_MANY_REQUESTS',
+        message: `more than ${perMinute} requests a minute`,
+      }),
+  });
+}
+
+/** Builds the HTTP app (not listening yet): logs, security headers, body limit, errors, OpenAPI at /docs. */
+export async function createApp(config: AppModuleConfig): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
     bodyParser: false,
-    logger,
+    bufferLogs: true,
     abortOnError: false,
   });
+  app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
+  app.use(helmet());
+  if (config.corsOrigins?.length) app.enableCors({ origin: config.corsOrigins });
+  if (config.rateLimitPerMinute) app.use(rateLimit(config.rateLimitPerMinute));
   app.useBodyParser('json', { limit: BODY_LIMIT });
   app.use(bodyErrors);
   app.useGlobalFilters(new ApiErrorFilter());
@@ -50,6 +70,7 @@ export async function createApp(
       .setTitle('tally')
       .setDescription('Event-sourced bank accounts. Amounts are integers in minor units (cents).')
       .setVersion('1')
+      .addBearerAuth()
       .build(),
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });

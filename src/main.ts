@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.js';
-import { ConfigError, loadConfig, loggerLevels } from './config/config.js';
+import { ConfigError, loadConfig } from './config/config.js';
 import { ensureDatabase, withDatabase } from './database/database-admin.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './database/embedded-database.js';
 
@@ -15,16 +15,8 @@ async function main(): Promise<void> {
     databaseUrl = withDatabase(embedded.url, 'tally');
     await ensureDatabase(embedded.url, 'tally');
   }
-  const app = await createApp(
-    {
-      databaseUrl,
-      snapshotEvery: config.snapshotEvery,
-      adminToken: config.adminToken,
-      production: config.production,
-      idempotencyTtlHours: config.idempotencyTtlHours,
-    },
-    loggerLevels(config.logLevel),
-  );
+  const { port: _port, dataDir: _dataDir, ...appConfig } = config;
+  const app = await createApp({ ...appConfig, databaseUrl });
   if (config.production && !config.adminToken) {
     logger.warn(
       'NODE_ENV=production and no ADMIN_TOKEN: the admin routes (/projections, /metrics) are not served',
@@ -35,6 +27,11 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.log(`${signal}: finishing requests in flight and stopping`);
+    // A request that never ends must not keep the process: give up after 9 s.
+    setTimeout(() => {
+      logger.error('shutdown took longer than 9 s; exiting anyway');
+      process.exit(1);
+    }, 9_000).unref();
     await app.close();
     await embedded?.stop();
     process.exit(0);

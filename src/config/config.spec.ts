@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { ConfigError, loadConfig, loggerLevels } from './config.js';
+import { ConfigError, loadConfig } from './config.js';
 
 describe('loadConfig', () => {
   it('gives the documented defaults for an empty environment', () => {
@@ -11,6 +11,8 @@ describe('loadConfig', () => {
       adminToken: undefined,
       production: false,
       idempotencyTtlHours: 24,
+      corsOrigins: [],
+      rateLimitPerMinute: undefined,
       dataDir: 'data',
     });
   });
@@ -41,12 +43,17 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ DATABASE_URL: 'http://u:secret@host/db' })).toThrow(/^(?!.*secret)/);
   });
 
-  it('maps LOG_LEVEL to that level and the more severe ones', () => {
-    expect(loggerLevels(loadConfig({ LOG_LEVEL: 'warn' }).logLevel)).toEqual([
-      'fatal',
-      'error',
-      'warn',
-    ]);
+  it('reads LOG_LEVEL, with info as another name for log', () => {
+    expect(loadConfig({ LOG_LEVEL: 'warn' }).logLevel).toBe('warn');
     expect(loadConfig({ LOG_LEVEL: 'info' }).logLevel).toBe('log');
+  });
+
+  it('reads CORS_ORIGINS as a list and RATE_LIMIT_PER_MINUTE as a number', () => {
+    const config = loadConfig({
+      CORS_ORIGINS: 'https://a.example, https://b.example',
+      RATE_LIMIT_PER_MINUTE: '120',
+    });
+    expect(config.corsOrigins).toEqual(['https://a.example', 'https://b.example']);
+    expect(config.rateLimitPerMinute).toBe(120);
   });
 });

@@ -8,6 +8,10 @@ export interface AppConfig {
   adminToken?: string;
   production: boolean;
   idempotencyTtlHours: number;
+  /** Origins allowed by CORS; none (CORS off) unless configured. */
+  corsOrigins: string[];
+  /** Requests per minute per client address; undefined means no rate limit. */
+  rateLimitPerMinute?: number;
   dataDir: string;
 }
 
@@ -76,11 +80,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     adminToken: env.ADMIN_TOKEN || undefined,
     production: env.NODE_ENV === 'production',
     idempotencyTtlHours: integer(env, 'IDEMPOTENCY_TTL_HOURS', 24, 1, 24 * 365),
+    corsOrigins: (env.CORS_ORIGINS || '')
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
+    rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE
+      ? integer(env, 'RATE_LIMIT_PER_MINUTE', 0, 1, 1_000_000)
+      : undefined,
     dataDir: env.DATA_DIR || 'data',
   };
-}
-
-/** Nest logger levels for a LOG_LEVEL: that level and every more severe one. */
-export function loggerLevels(level: LogLevelName): LogLevelName[] {
-  return LOG_LEVELS.slice(0, LOG_LEVELS.indexOf(level) + 1);
 }

@@ -12,13 +12,19 @@ import type { WithIdempotency } from '../idempotency/idempotency.middleware.js';
 export const CORRELATION_HEADER = 'x-correlation-id';
 const VALID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-type WithCorrelation = Request & { correlationId?: string };
+type WithCorrelation = Request & { correlationId?: string; id?: unknown };
+
+/** The given X-Correlation-Id when it is 1-128 of [A-Za-z0-9._:-], else a new UUID. */
+export function correlationIdFrom(given: string | string[] | undefined): string {
+  return typeof given === 'string' && VALID.test(given) ? given : uuidv4();
+}
 
 function correlationOf(request: WithCorrelation): string {
-  if (!request.correlationId) {
-    const given = request.header(CORRELATION_HEADER);
-    request.correlationId = given && VALID.test(given) ? given : uuidv4();
-  }
+  // pino-http (when installed) has already chosen it as the request id.
+  request.correlationId ??=
+    typeof request.id === 'string'
+      ? request.id
+      : correlationIdFrom(request.header(CORRELATION_HEADER));
   return request.correlationId;
 }
 

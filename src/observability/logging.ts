@@ -1,0 +1,39 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoggerModule } from 'nestjs-pino';
+import type { LogLevelName } from '../config/config.js';
+import { correlationIdFrom } from '../common/http/correlation.js';
+
+const PINO_LEVEL: Record<LogLevelName | 'silent', string> = {
+  fatal: 'fatal',
+  error: 'error',
+  warn: 'warn',
+  log: 'info',
+  debug: 'debug',
+  verbose: 'trace',
+  silent: 'silent',
+};
+
+/**
+ * Structured JSON logs (pino): every line logged while a request runs carries its
+ * `correlationId` (the request's X-Correlation-Id, or a generated one).
+ */
+export function loggingModule(level: LogLevelName | 'silent') {
+  return LoggerModule.forRoot({
+    pinoHttp: {
+      level: PINO_LEVEL[level],
+      genReqId: (req: IncomingMessage, res: ServerResponse) => {
+        const id = correlationIdFrom(req.headers['x-correlation-id']);
+        res.setHeader('X-Correlation-Id', id);
+        return id;
+      },
+      customAttributeKeys: { reqId: 'correlationId' },
+      customLogLevel: (_req, res, error) =>
+        error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+      // Lines stay short: no headers (they may carry tokens), just what identifies the request.
+      serializers: {
+        req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+    },
+  });
+}
