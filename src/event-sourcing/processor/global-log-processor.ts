@@ -3,7 +3,7 @@ import {
   Injectable,
   Logger,
   type OnApplicationBootstrap,
-  type OnApplicationShutdown,
+  type BeforeApplicationShutdown,
 } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import { DataSource } from 'typeorm';
@@ -57,7 +57,7 @@ export interface ProjectionInfo {
  * one {@link ProjectionRunner} each, woken by LISTEN/NOTIFY with a slow poll as fallback.
  */
 @Injectable()
-export class GlobalLogProcessor implements OnApplicationBootstrap, OnApplicationShutdown {
+export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('GlobalLogProcessor');
   private readonly runners = new Map<string, ProjectionRunner>();
   private readonly waiters = new Set<() => void>();
@@ -96,7 +96,8 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, OnApplication
     this.logger.log(`processing the global log for ${names.join(', ') || 'no projections'}`);
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Before the DataSource closes: let batches in flight commit, then stop. */
+  async beforeApplicationShutdown(): Promise<void> {
     await this.listener.stop();
     await Promise.all([...this.runners.values()].map((r) => r.stop()));
   }
