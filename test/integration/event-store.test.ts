@@ -172,7 +172,13 @@ describe('EventStore', () => {
         const whileOpen = await store.readAll(start, 1000);
         expect(whileOpen.map((e) => e.position)).not.toContain(fast.position);
         await slow.query('COMMIT');
-        const after = await store.readAll(start, 1000);
+        // Transaction ids are cluster-wide: another database's open transaction can hold the
+        // fence back a moment longer, so read until both are there (bounded).
+        let after = await store.readAll(start, 1000);
+        for (let i = 0; i < 200 && after.length < 2; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          after = await store.readAll(start, 1000);
+        }
         expect(after.map((e) => e.data.n)).toEqual(['slow', 1]);
         expect(after[1].position).toBe(fast.position);
       } finally {
