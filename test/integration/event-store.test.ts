@@ -174,11 +174,7 @@ describe('EventStore', () => {
         await slow.query('COMMIT');
         // Transaction ids are cluster-wide: another database's open transaction can hold the
         // fence back a moment longer, so read until both are there (bounded).
-        let after = await store.readAll(start, 1000);
-        for (let i = 0; i < 200 && after.length < 2; i++) {
-          await new Promise((resolve) => setTimeout(resolve, 10));
-          after = await store.readAll(start, 1000);
-        }
+        const after = await readableSoon(start, 2);
         expect(after.map((e) => e.data.n)).toEqual(['slow', 1]);
         expect(after[1].position).toBe(fast.position);
       } finally {
@@ -190,6 +186,7 @@ describe('EventStore', () => {
       const start = await lastCheckpoint();
       const stream = uuidv4();
       await store.append(stream, [event(1), event(2), event(3)], 'no_stream');
+      await readableSoon(start, 3);
       const page1 = await store.readAll(start, 2);
       const last = page1[page1.length - 1];
       const page2 = await store.readAll(
@@ -200,6 +197,19 @@ describe('EventStore', () => {
       expect(await store.countAfter(start)).toBe(3);
     });
   });
+
+  /**
+   * Reads the log after `start` until it holds `count` events (bounded). Transaction ids are
+   * cluster-wide: another database's open transaction can hold the fence back for a moment.
+   */
+  async function readableSoon(start: LogCheckpoint, count: number) {
+    let events = await store.readAll(start, 1000);
+    for (let i = 0; i < 300 && events.length < count; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      events = await store.readAll(start, 1000);
+    }
+    return events;
+  }
 
   /** A checkpoint after every event committed so far. */
   async function lastCheckpoint() {
