@@ -7,6 +7,7 @@ import {
   ConcurrencyError,
   EventStore,
   LOG_START,
+  type LogCheckpoint,
   type NewEvent,
 } from '../../src/event-sourcing/index.js';
 import { createTestDatabase } from '../support/database.js';
