@@ -32,7 +32,12 @@ export default {
     {
       ...common,
       displayName: 'integration',
-      testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts'],
+      testMatch: [
+        '<rootDir>/test/integration/**/*.test.ts',
+        '<rootDir>/test/e2e/**/*.test.ts',
+        '<rootDir>/test/examples/**/*.test.ts',
+        '<rootDir>/test/crash/**/*.test.ts',
+      ],
       testTimeout: 30000,
     },
   ],

@@ -7,7 +7,7 @@ import {
 import { CqrsModule } from '@nestjs/cqrs';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { AccountsModule } from './accounts/accounts.module.js';
+import { AccountsHttpModule } from './accounts/accounts.module.js';
 import { AdminModule } from './admin/admin.module.js';
 import { CorrelationMiddleware } from './common/http/correlation.js';
 import { IdempotencyModule } from './common/idempotency/idempotency.module.js';
@@ -17,7 +17,7 @@ import { runMigrations } from './database/migrate.js';
 import { EventSourcingModule, type EventSourcingOptions } from './event-sourcing/index.js';
 import { HealthModule } from './health/health.module.js';
 import { loggingModule } from './observability/logging.js';
-import { TransfersModule } from './transfers/transfers.module.js';
+import { TransfersHttpModule } from './transfers/transfers.module.js';
 
 export type AppModuleConfig = Pick<AppConfig, 'snapshotEvery'> &
   Partial<
@@ -50,8 +50,8 @@ export class AppModule implements NestModule {
           snapshotEvery: config.snapshotEvery,
           ...config.eventSourcing,
         }),
-        AccountsModule,
-        TransfersModule,
+        AccountsHttpModule,
+        TransfersHttpModule,
         IdempotencyModule.forRoot({ ttlHours: config.idempotencyTtlHours }),
         HealthModule,
         // In production, admin routes exist only behind a token (CONTRACT §3 "Admin").

@@ -10,9 +10,9 @@ import { CloseAccountHandler } from './close-account.command.js';
 import { DepositMoneyHandler } from './deposit-money.command.js';
 import { accountEvents } from './domain/account.events.js';
 import { accountUpcasters } from './domain/account.upcasters.js';
+import { AccountsController } from './http/accounts.controller.js';
 import { GetAccountEventsHandler } from './history/get-account-events.query.js';
 import { GetAccountStateHandler } from './history/get-account-state.query.js';
-import { AccountsController } from './http/accounts.controller.js';
 import { OpenAccountHandler } from './open-account.command.js';
 import { RefundTransferHandler } from './refund-transfer.command.js';
 import { GetTransactionsHandler } from './statement/get-transactions.query.js';
@@ -20,14 +20,16 @@ import { StatementLine } from './statement/statement-line.entity.js';
 import { StatementProjection } from './statement/statement.projection.js';
 import { WithdrawMoneyHandler } from './withdraw-money.command.js';
 
-/** The accounts bounded context: commands, read models, queries and the HTTP API. */
+/**
+ * The accounts bounded context: commands, read models and queries, without HTTP. Import
+ * AccountsHttpModule for its routes too.
+ */
 @Module({
   imports: [
     CqrsModule,
     TypeOrmModule.forFeature([AccountSummary, StatementLine]),
     EventSourcingModule.forFeature({ events: accountEvents, upcasters: accountUpcasters }),
   ],
-  controllers: [AccountsController],
   providers: [
     OpenAccountHandler,
     DepositMoneyHandler,
@@ -44,3 +46,7 @@ import { WithdrawMoneyHandler } from './withdraw-money.command.js';
   ],
 })
 export class AccountsModule {}
+
+/** The accounts context with its HTTP routes (/accounts...). */
+@Module({ imports: [AccountsModule], controllers: [AccountsController] })
+export class AccountsHttpModule {}

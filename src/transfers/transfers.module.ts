@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { CqrsModule } from '@nestjs/cqrs';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { AccountsModule } from '../accounts/accounts.module.js';
 import { EventSourcingModule } from '../event-sourcing/index.js';
 import { transferEvents } from './domain/transfer.events.js';
 import { TransfersController } from './http/transfers.controller.js';
@@ -10,14 +11,21 @@ import { GetTransferHandler } from './transfer-summary/get-transfer.query.js';
 import { TransferSummary } from './transfer-summary/transfer-summary.entity.js';
 import { TransferSummaryProjection } from './transfer-summary/transfer-summary.projection.js';
 
-/** The transfers bounded context: a durable saga over the accounts context's commands. */
+/**
+ * The transfers bounded context: a durable saga over the accounts context's commands. Needs the
+ * AccountsModule; import TransfersHttpModule for the /transfers routes too.
+ */
 @Module({
   imports: [
+    AccountsModule,
     CqrsModule,
     TypeOrmModule.forFeature([TransferSummary]),
     EventSourcingModule.forFeature({ events: transferEvents }),
   ],
-  controllers: [TransfersController],
   providers: [RequestTransferHandler, TransferSaga, TransferSummaryProjection, GetTransferHandler],
 })
 export class TransfersModule {}
+
+/** The transfers context with its HTTP routes (/transfers...). */
+@Module({ imports: [TransfersModule], controllers: [TransfersController] })
+export class TransfersHttpModule {}
