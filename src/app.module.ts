@@ -10,6 +10,7 @@ import { DataSource } from 'typeorm';
 import { AccountsHttpModule } from './accounts/accounts.module.js';
 import { AdminModule } from './admin/admin.module.js';
 import { CorrelationMiddleware } from './common/http/correlation.js';
+import { OwnershipModule, type OwnerResolver } from './common/http/ownership.js';
 import { IdempotencyModule } from './common/idempotency/idempotency.module.js';
 import type { AppConfig, LogLevelName } from './config/config.js';
 import { dataSourceOptions } from './database/data-source-options.js';
@@ -27,6 +28,8 @@ export type AppModuleConfig = Pick<AppConfig, 'snapshotEvery'> &
     >
   > & {
     databaseUrl: string;
+    /** Turns ownership checks on (403 FORBIDDEN on another owner's accounts); off when absent. */
+    ownerResolver?: OwnerResolver;
     /** Default `log`; `silent` in tests. */
     logLevel?: LogLevelName | 'silent';
     eventSourcing?: EventSourcingOptions;
@@ -54,6 +57,7 @@ export class AppModule implements NestModule {
         TransfersHttpModule,
         IdempotencyModule.forRoot({ ttlHours: config.idempotencyTtlHours }),
         HealthModule,
+        ...(config.ownerResolver ? [OwnershipModule.forRoot(config.ownerResolver)] : []),
         // In production, admin routes exist only behind a token (CONTRACT §3 "Admin").
         ...(config.production && !config.adminToken
           ? []

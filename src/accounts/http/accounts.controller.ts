@@ -1,4 +1,5 @@
 import {
+  UseGuards,
   Body,
   Controller,
   Get,
@@ -12,6 +13,7 @@ import {
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { BadRequestException } from '@nestjs/common';
+import { AccountOwnerGuard } from './account-owner.guard.js';
 import { ApiErrorFilter } from '../../common/http/api-error.filter.js';
 import { RequestCommandMetadata } from '../../common/http/correlation.js';
 import { strictValidationPipe, uuidParam } from '../../common/http/validation.js';
@@ -42,6 +44,7 @@ import {
 @Controller('accounts')
 @UsePipes(strictValidationPipe)
 @UseFilters(ApiErrorFilter)
+@UseGuards(AccountOwnerGuard)
 export class AccountsController {
   constructor(
     private readonly commands: CommandBus,

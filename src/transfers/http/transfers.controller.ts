@@ -1,4 +1,5 @@
 import {
+  UseGuards,
   Body,
   Controller,
   Get,
@@ -12,6 +13,7 @@ import {
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiAcceptedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { ReadQueryDto } from '../../accounts/http/account.dto.js';
+import { TransferOwnerGuard } from './transfer-owner.guard.js';
 import { ApiErrorFilter } from '../../common/http/api-error.filter.js';
 import { RequestCommandMetadata } from '../../common/http/correlation.js';
 import { strictValidationPipe, uuidParam } from '../../common/http/validation.js';
@@ -24,6 +26,7 @@ import { RequestTransferDto, TransferAcceptedResponse, TransferResponse } from '
 @Controller('transfers')
 @UsePipes(strictValidationPipe)
 @UseFilters(ApiErrorFilter)
+@UseGuards(TransferOwnerGuard)
 export class TransfersController {
   constructor(
     private readonly commands: CommandBus,
