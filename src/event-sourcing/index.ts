@@ -10,6 +10,8 @@ export {
   ConcurrencyError,
   DomainError,
   EventSchemaError,
+  ProjectionNotFoundError,
+  ProjectionNotRebuildableError,
   StaleReadModelError,
   isConnectionError,
   type DomainErrorKind,
@@ -55,3 +57,4 @@ export {
 } from './projection.js';
 export { ReadModelGate } from './read-model-gate.js';
 export { SnapshotStore, type Snapshot } from './snapshot-store.js';
+export { AggregateSpec, AggregateSpecOutcome } from './testing/aggregate-spec.js';
