@@ -17,7 +17,7 @@ export function dataSourceOptions(url: string): DataSourceOptions {
     migrationsTransactionMode: 'each',
     synchronize: false,
     // 'error' would log every expected unique violation (a lost concurrency race) as a failure.
-    logging: ['warn', 'migration'],
+    logging: ['warn'],
     extra: { max: 20 },
   };
 }
