@@ -22,8 +22,10 @@ const CHECKPOINT = `SELECT transaction_id::text AS "transactionId", global_posit
   FROM projection_checkpoints WHERE name = $1`;
 const MOVE_CHECKPOINT = `UPDATE projection_checkpoints
   SET transaction_id = $2::xid8, global_position = $3, updated_at = now() WHERE name = $1`;
-const PARK = `INSERT INTO parked_events (projection, global_position, error, attempts)
-  VALUES ($1, $2, $3, $4) ON CONFLICT (projection, global_position) DO UPDATE SET error = EXCLUDED.error`;
+const PARK = `INSERT INTO parked_events (projection, global_position, stream_id, error, attempts)
+  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (projection, global_position) DO UPDATE SET error = EXCLUDED.error`;
+const PARKED_STREAMS = `SELECT DISTINCT stream_id AS "streamId" FROM parked_events WHERE projection = $1`;
+const HELD_BACK = 'held back: an earlier event of its stream is parked';
 
 /**
  * Feeds one projection from the global log. Each batch is one transaction: take the projection's
@@ -86,53 +88,86 @@ export class ProjectionRunner {
   }
 
   /**
-   * Empties the read tables and resets the checkpoint in one transaction (waiting for a batch in
-   * flight in any process), then lets the runner replay the log from the start.
+   * Rebuilds the read model in one transaction: empty its tables, reset its checkpoint, replay the
+   * log into them, commit. Readers see the old rows until the new ones replace them at once (no
+   * TRUNCATE, which would block them). Waits for a batch in flight in any process; other
+   * processes skip this projection meanwhile. Events that fail are parked, not retried.
    */
   async rebuild(): Promise<void> {
-    await this.inTransaction(async (runner) => {
-      await runner.query(LOCK, [this.name]);
-      for (const table of this.definition.tables) {
-        await runner.manager.getRepository(table).clear();
-      }
-      await runner.query(`DELETE FROM parked_events WHERE projection = $1`, [this.name]);
-      await runner.query(MOVE_CHECKPOINT, [this.name, LOG_START.transactionId, LOG_START.position]);
-    });
     this.rebuilding = true;
     if (this.running) this.status = 'rebuilding';
+    try {
+      await this.inTransaction(async (runner) => {
+        await runner.query(LOCK, [this.name]);
+        for (const table of this.definition.tables) {
+          await runner.manager.createQueryBuilder().delete().from(table).execute();
+        }
+        await runner.query(`DELETE FROM parked_events WHERE projection = $1`, [this.name]);
+        let checkpoint = LOG_START;
+        for (;;) {
+          const events = await this.store.readAll(
+            checkpoint,
+            this.options.batchSize,
+            runner.manager,
+          );
+          if (events.length === 0) break;
+          await this.applyWithSavepoints(events, runner);
+          const last = events[events.length - 1];
+          checkpoint = { transactionId: last.transactionId, position: last.position };
+        }
+        await runner.query(MOVE_CHECKPOINT, [
+          this.name,
+          checkpoint.transactionId,
+          checkpoint.position,
+        ]);
+      });
+    } finally {
+      this.rebuilding = false;
+      if (this.running) this.status = 'running';
+    }
+    this.onAdvance(this.name);
     this.wake();
   }
 
-  /** Applies the parked events again, oldest first; those that succeed leave the parked list. */
+  /**
+   * Applies the parked events again, stream by stream in log order (with the events held back
+   * behind them); a stream whose events all apply leaves the parked list and flows again.
+   */
   async retryParked(): Promise<{ retried: number; failed: number }> {
-    const parked: { position: string }[] = await this.dataSource.query(
-      `SELECT global_position AS position FROM parked_events WHERE projection = $1 ORDER BY global_position`,
-      [this.name],
-    );
+    const streams: { streamId: string }[] = await this.dataSource.query(PARKED_STREAMS, [
+      this.name,
+    ]);
+    let retried = 0;
     let failed = 0;
-    for (const { position } of parked) {
+    for (const { streamId } of streams) {
+      let count = 0;
       try {
         await this.inTransaction(async (runner) => {
           await runner.query(LOCK, [this.name]);
-          const [event] = await this.store.readPositions([Number(position)], runner.manager);
-          if (event) await this.apply(event, runner.manager);
-          await runner.query(
-            `DELETE FROM parked_events WHERE projection = $1 AND global_position = $2`,
-            [this.name, position],
+          const rows: { position: string }[] = await runner.query(
+            `SELECT global_position AS position FROM parked_events
+             WHERE projection = $1 AND stream_id = $2 ORDER BY global_position`,
+            [this.name, streamId],
           );
+          count = rows.length;
+          const events = await this.store.readPositions(
+            rows.map((r) => Number(r.position)),
+            runner.manager,
+          );
+          for (const event of events) await this.apply(event, runner.manager);
+          await runner.query(`DELETE FROM parked_events WHERE projection = $1 AND stream_id = $2`, [
+            this.name,
+            streamId,
+          ]);
         });
+        retried += count;
       } catch (error) {
-        failed += 1;
-        await this.dataSource.query(PARK, [
-          this.name,
-          position,
-          messageOf(error),
-          this.options.poisonAfterAttempts,
-        ]);
+        failed += count;
+        this.logger.warn(`parked events of stream ${streamId} still fail: ${messageOf(error)}`);
       }
     }
     this.onAdvance(this.name);
-    return { retried: parked.length - failed, failed };
+    return { retried, failed };
   }
 
   private async run(): Promise<void> {
@@ -173,13 +208,7 @@ export class ProjectionRunner {
         await this.idle(Math.min(30_000, 50 * 2 ** Math.max(failures, 1)));
         continue;
       }
-      if (applied < limit) {
-        if (this.rebuilding && this.status === 'rebuilding') {
-          this.rebuilding = false;
-          this.status = 'running';
-        }
-        await this.idle(this.options.pollIntervalMs);
-      }
+      if (applied < limit) await this.idle(this.options.pollIntervalMs);
     }
     if (this.stopping && this.status === 'failing') this.status = 'stopped';
   }
@@ -188,7 +217,11 @@ export class ProjectionRunner {
   async processBatch(limit = this.options.batchSize): Promise<number> {
     this.pending = false;
     const applied = await this.withCheckpoint(limit, async (events, runner) => {
-      for (const stored of events) await this.apply(stored, runner.manager);
+      const held = await this.heldStreams(runner);
+      for (const event of events) {
+        if (held.has(event.streamId)) await this.park(runner, event, HELD_BACK, 0);
+        else await this.apply(event, runner.manager);
+      }
     });
     if (applied > 0) this.onAdvance(this.name);
     return applied;
@@ -197,12 +230,7 @@ export class ProjectionRunner {
   /** Records the next event as parked (with the error) and moves the checkpoint past it. */
   private async parkNext(attempts: number): Promise<void> {
     await this.withCheckpoint(1, async ([event], runner) => {
-      await runner.query(PARK, [
-        this.name,
-        event.position,
-        this.lastError ?? 'unknown error',
-        attempts,
-      ]);
+      await this.park(runner, event, this.lastError ?? 'unknown error', attempts);
       this.logger.error(
         `parked the event at position ${event.position} (${event.type}): ${this.lastError}`,
       );
@@ -229,6 +257,51 @@ export class ProjectionRunner {
       await runner.query(MOVE_CHECKPOINT, [this.name, last.transactionId, last.position]);
       return events.length;
     });
+  }
+
+  /** Streams with a parked event: their later events wait behind it, in order. */
+  private async heldStreams(runner: QueryRunner): Promise<Set<string>> {
+    const rows: { streamId: string }[] = await runner.query(PARKED_STREAMS, [this.name]);
+    return new Set(rows.map((r) => r.streamId));
+  }
+
+  private async park(
+    runner: QueryRunner,
+    event: LogEvent,
+    error: string,
+    attempts: number,
+  ): Promise<void> {
+    await runner.query(PARK, [this.name, event.position, event.streamId, error, attempts]);
+  }
+
+  /** A batch in a savepoint; if it fails, event by event, parking each one that fails. */
+  private async applyWithSavepoints(events: LogEvent[], runner: QueryRunner): Promise<void> {
+    const held = await this.heldStreams(runner);
+    if (!events.some((e) => held.has(e.streamId))) {
+      await runner.query('SAVEPOINT batch');
+      try {
+        for (const event of events) await this.apply(event, runner.manager);
+        await runner.query('RELEASE SAVEPOINT batch');
+        return;
+      } catch {
+        await runner.query('ROLLBACK TO SAVEPOINT batch');
+      }
+    }
+    for (const event of events) {
+      if (held.has(event.streamId)) {
+        await this.park(runner, event, HELD_BACK, 0);
+        continue;
+      }
+      await runner.query('SAVEPOINT event');
+      try {
+        await this.apply(event, runner.manager);
+        await runner.query('RELEASE SAVEPOINT event');
+      } catch (error) {
+        await runner.query('ROLLBACK TO SAVEPOINT event');
+        await this.park(runner, event, messageOf(error), 1);
+        held.add(event.streamId);
+      }
+    }
   }
 
   private async inTransaction<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
