@@ -5,12 +5,11 @@ import {
   type CanActivate,
   type ExecutionContext,
 } from '@nestjs/common';
+import { isUUID } from 'class-validator';
 import type { Request } from 'express';
 import { assertOwner, OWNER_RESOLVER, type OwnerResolver } from '../../common/http/ownership.js';
 import { AggregateRepository } from '../../event-sourcing/index.js';
 import { Account } from '../domain/account.aggregate.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * With an OwnerResolver: `/accounts/:id...` only for the account's owner, `POST /accounts` and
@@ -29,7 +28,7 @@ export class AccountOwnerGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<Request>();
     const id = request.params.id;
     if (typeof id === 'string') {
-      if (!UUID.test(id)) return true;
+      if (!isUUID(id)) return true;
       const account = await this.repository.load(Account, id);
       if (account.status) await assertOwner(this.resolver, request, [account.ownerId]);
       return true;

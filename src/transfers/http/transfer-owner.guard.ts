@@ -5,13 +5,12 @@ import {
   type CanActivate,
   type ExecutionContext,
 } from '@nestjs/common';
+import { isUUID } from 'class-validator';
 import type { Request } from 'express';
 import { Account } from '../../accounts/domain/account.aggregate.js';
 import { assertOwner, OWNER_RESOLVER, type OwnerResolver } from '../../common/http/ownership.js';
 import { AggregateRepository } from '../../event-sourcing/index.js';
 import { Transfer } from '../domain/transfer.aggregate.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * With an OwnerResolver: a transfer may only take money from the caller's own account, and is
@@ -31,7 +30,7 @@ export class TransferOwnerGuard implements CanActivate {
       (await this.repository.load(Account, accountId)).ownerId;
     const id = request.params.id;
     if (typeof id === 'string') {
-      if (!UUID.test(id)) return true;
+      if (!isUUID(id)) return true;
       const transfer = await this.repository.load(Transfer, id);
       if (!transfer.status) return true;
       const owners = await Promise.all([
@@ -42,7 +41,7 @@ export class TransferOwnerGuard implements CanActivate {
       return true;
     }
     const from = request.body?.fromAccountId;
-    if (typeof from !== 'string' || !UUID.test(from)) return true;
+    if (typeof from !== 'string' || !isUUID(from)) return true;
     const source = await this.repository.load(Account, from);
     if (source.status) await assertOwner(this.resolver, request, [source.ownerId]);
     return true;
