@@ -1,15 +1,9 @@
-import {
-  Module,
-  type DynamicModule,
-  type MiddlewareConsumer,
-  type NestModule,
-} from '@nestjs/common';
+import { Module, type DynamicModule } from '@nestjs/common';
 import { CqrsModule } from '@nestjs/cqrs';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AccountsHttpModule } from './accounts/accounts.module.js';
 import { AdminModule } from './admin/admin.module.js';
-import { CorrelationMiddleware } from './common/http/correlation.js';
 import { OwnershipModule, type OwnerResolver } from './common/http/ownership.js';
 import { IdempotencyModule } from './common/idempotency/idempotency.module.js';
 import type { AppConfig, LogLevelName } from './config/config.js';
@@ -37,7 +31,7 @@ export type AppModuleConfig = Pick<AppConfig, 'snapshotEvery'> &
 
 /** The standalone app: the accounts and transfers contexts on the event-sourcing module. */
 @Module({})
-export class AppModule implements NestModule {
+export class AppModule {
   static forRoot(config: AppModuleConfig): DynamicModule {
     return {
       module: AppModule,
@@ -64,9 +58,5 @@ export class AppModule implements NestModule {
           : [AdminModule.forRoot({ token: config.adminToken })]),
       ],
     };
-  }
-
-  configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(CorrelationMiddleware).forRoutes('{*path}');
   }
 }

@@ -1,4 +1,4 @@
-import type { INestApplication } from '@nestjs/common';
+import { HttpException, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -8,28 +8,28 @@ import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { AppModule, type AppModuleConfig } from './app.module.js';
 import { ApiErrorFilter, toApiError } from './common/http/api-error.filter.js';
+import { correlate } from './common/http/correlation.js';
 
 export const BODY_LIMIT = '64kb';
 
 /** Body-parser failures happen before any route: answer them with the contract's error body. */
 function bodyErrors(
-  error: { type?: string; status?: number },
+  error: { type?: string; status?: number; message?: string },
   _req: Request,
   res: Response,
   next: NextFunction,
 ) {
-  if (!error?.type) return next(error);
-  const tooLarge = error.type === 'entity.too.large';
-  const statusCode = tooLarge ? 413 : (error.status ?? 400);
-  const body = tooLarge
-    ? {
-        statusCode,
-        code: 'PAYLOAD_TOO_LARGE',
-        message: `request body is larger than ${BODY_LIMIT}`,
-      }
-    : statusCode === 400
-      ? { statusCode, code: 'VALIDATION_FAILED', message: 'request body is not valid JSON' }
-      : toApiError(error);
+  if (!error?.type || !error.status || error.status >= 500) return next(error);
+  const body =
+    error.type === 'entity.too.large'
+      ? {
+          statusCode: 413,
+          code: 'PAYLOAD_TOO_LARGE',
+          message: `request body is larger than ${BODY_LIMIT}`,
+        }
+      : error.type === 'entity.parse.failed'
+        ? { statusCode: 400, code: 'VALIDATION_FAILED', message: 'request body is not valid JSON' }
+        : toApiError(new HttpException(error.message ?? 'bad request body', error.status));
   res.status(body.statusCode).json(body);
 }
 
@@ -57,6 +57,7 @@ export async function createApp(config: AppModuleConfig): Promise<INestApplicati
     abortOnError: false,
   });
   app.useLogger(app.get(Logger));
+  app.use(correlate);
   app.disable('x-powered-by');
   app.use(helmet());
   if (config.corsOrigins?.length) app.enableCors({ origin: config.corsOrigins });

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { LoggerModule } from 'nestjs-pino';
 import type { LogLevelName } from '../config/config.js';
 import { correlationIdFrom } from '../common/http/correlation.js';
@@ -21,11 +21,9 @@ export function loggingModule(level: LogLevelName | 'silent') {
   return LoggerModule.forRoot({
     pinoHttp: {
       level: PINO_LEVEL[level],
-      genReqId: (req: IncomingMessage, res: ServerResponse) => {
-        const id = correlationIdFrom(req.headers['x-correlation-id']);
-        res.setHeader('X-Correlation-Id', id);
-        return id;
-      },
+      // The id `correlate` (the app's first middleware) chose; a host without it gets one here.
+      genReqId: (req: IncomingMessage & { correlationId?: string }) =>
+        (req.correlationId ??= correlationIdFrom(req.headers['x-correlation-id'])),
       customAttributeKeys: { reqId: 'correlationId' },
       customLogLevel: (_req, res, error) =>
         error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',

@@ -53,6 +53,17 @@ export function toApiError(error: unknown): ApiError {
     const raw = typeof body === 'string' ? body : (body.message ?? error.message);
     return { statusCode, code, message: Array.isArray(raw) ? raw.join('; ') : raw };
   }
+  // SQLSTATE class 22 (data exception): a value from the request that PostgreSQL cannot store.
+  const sqlState =
+    (error as { driverError?: { code?: unknown }; code?: unknown }).driverError?.code ??
+    (error as { code?: unknown }).code;
+  if (typeof sqlState === 'string' && sqlState.startsWith('22')) {
+    return {
+      statusCode: HttpStatus.BAD_REQUEST,
+      code: 'VALIDATION_FAILED',
+      message: 'a value in the request cannot be stored',
+    };
+  }
   if (isConnectionError(error)) {
     return {
       statusCode: HttpStatus.SERVICE_UNAVAILABLE,

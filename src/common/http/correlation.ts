@@ -1,9 +1,4 @@
-import {
-  createParamDecorator,
-  Injectable,
-  type ExecutionContext,
-  type NestMiddleware,
-} from '@nestjs/common';
+import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { v4 as uuidv4 } from 'uuid';
 import type { CommandMetadata } from '../../event-sourcing/index.js';
@@ -12,29 +7,26 @@ import type { WithIdempotency } from '../idempotency/idempotency.middleware.js';
 export const CORRELATION_HEADER = 'x-correlation-id';
 const VALID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-type WithCorrelation = Request & { correlationId?: string; id?: unknown };
+export type WithCorrelation = Request & { correlationId?: string };
 
 /** The given X-Correlation-Id when it is 1-128 of [A-Za-z0-9._:-], else a new UUID. */
 export function correlationIdFrom(given: string | string[] | undefined): string {
   return typeof given === 'string' && VALID.test(given) ? given : uuidv4();
 }
 
-function correlationOf(request: WithCorrelation): string {
-  // pino-http (when installed) has already chosen it as the request id.
-  request.correlationId ??=
-    typeof request.id === 'string'
-      ? request.id
-      : correlationIdFrom(request.header(CORRELATION_HEADER));
+/** The request's correlation id, chosen once. */
+export function correlationOf(request: WithCorrelation): string {
+  request.correlationId ??= correlationIdFrom(request.header(CORRELATION_HEADER));
   return request.correlationId;
 }
 
-/** Takes the request's `X-Correlation-Id` (or makes one) and echoes it on the response. */
-@Injectable()
-export class CorrelationMiddleware implements NestMiddleware {
-  use(request: WithCorrelation, response: Response, next: NextFunction): void {
-    response.setHeader('X-Correlation-Id', correlationOf(request));
-    next();
-  }
+/**
+ * Express middleware, first of all: takes the request's `X-Correlation-Id` (or makes one) and
+ * echoes it on the response, also on answers given before any route (bad JSON, 413).
+ */
+export function correlate(request: WithCorrelation, response: Response, next: NextFunction): void {
+  response.setHeader('X-Correlation-Id', correlationOf(request));
+  next();
 }
 
 /**

@@ -1,10 +1,12 @@
 import {
+  type ArgumentMetadata,
   BadRequestException,
   ParseUUIDPipe,
   ValidationPipe,
   type ValidationError,
 } from '@nestjs/common';
 import { ValidateIf } from 'class-validator';
+import { assertPlainInput } from './hostile-input.js';
 
 function describe(errors: ValidationError[], prefix = ''): string[] {
   return errors.flatMap((e) => {
@@ -19,11 +21,19 @@ function describe(errors: ValidationError[], prefix = ''): string[] {
 const validationFailed = (message: string) =>
   new BadRequestException({ statusCode: 400, code: 'VALIDATION_FAILED', message });
 
+/** ValidationPipe that first refuses hostile input it would otherwise drop or choke on. */
+class StrictValidationPipe extends ValidationPipe {
+  override transform(value: unknown, metadata: ArgumentMetadata) {
+    if (metadata.type === 'body' || metadata.type === 'query') assertPlainInput(value);
+    return super.transform(value, metadata);
+  }
+}
+
 /**
  * Strict validation for our DTOs: unknown fields are refused, nothing is coerced (a string is not
  * a number), and every failure is a 400 VALIDATION_FAILED naming the fields.
  */
-export const strictValidationPipe = new ValidationPipe({
+export const strictValidationPipe = new StrictValidationPipe({
   whitelist: true,
   forbidNonWhitelisted: true,
   transform: true,

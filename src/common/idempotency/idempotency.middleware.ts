@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { v5 as uuidv5 } from 'uuid';
 import { isConnectionError } from '../../event-sourcing/index.js';
+import { assertPlainInput } from '../http/hostile-input.js';
 
 export const IDEMPOTENCY_TTL_HOURS = Symbol('IDEMPOTENCY_TTL_HOURS');
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
@@ -78,6 +79,13 @@ export class IdempotencyMiddleware implements NestMiddleware, OnModuleDestroy {
         'VALIDATION_FAILED',
         'Idempotency-Key must be 1 to 255 visible ASCII characters',
       );
+      return;
+    }
+    try {
+      assertPlainInput(req.body);
+    } catch (refused) {
+      // What the route's validation would refuse anyway; canonical() must not walk it.
+      error(res, 400, 'VALIDATION_FAILED', (refused as Error).message);
       return;
     }
     const hash = createHash('sha256')
