@@ -58,3 +58,4 @@ export {
 export { ReadModelGate } from './read-model-gate.js';
 export { SnapshotStore, type Snapshot } from './snapshot-store.js';
 export { AggregateSpec, AggregateSpecOutcome } from './testing/aggregate-spec.js';
+export { ProjectionSpec } from './testing/projection-spec.js';

@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { DataSource } from 'typeorm';
+import { AccountSummary } from '../../src/accounts/account-summary/account-summary.entity.js';
+import { AccountSummaryProjection } from '../../src/accounts/account-summary/account-summary.projection.js';
+import {
+  AccountClosed,
+  AccountOpened,
+  MoneyDeposited,
+  MoneyWithdrawn,
+} from '../../src/accounts/domain/account.events.js';
+import { StatementLine } from '../../src/accounts/statement/statement-line.entity.js';
+import { StatementProjection } from '../../src/accounts/statement/statement.projection.js';
+import { dataSourceOptions } from '../../src/database/data-source-options.js';
+import { ProjectionSpec } from '../../src/event-sourcing/index.js';
+import { createTestDatabase } from '../support/database.js';
+
+const id = '0d1e2f30-4a5b-4c6d-8e7f-901234567890';
+const transferId = '0d1e2f30-4a5b-4c6d-8e7f-0000000000aa';
+
+describe('the account read models, as projection specs', () => {
+  let dataSource: DataSource;
+  beforeAll(async () => {
+    dataSource = await new DataSource(dataSourceOptions(await createTestDatabase())).initialize();
+  });
+  afterAll(() => dataSource.destroy());
+
+  it('keeps the summary: balance, version, status', async () => {
+    await ProjectionSpec.for(dataSource, new AccountSummaryProjection())
+      .given(
+        id,
+        new AccountOpened(id, 'o', 'EUR', 100),
+        new MoneyDeposited(id, 50),
+        new MoneyWithdrawn(id, 150),
+        new AccountClosed(id),
+      )
+      .then(async (manager) => {
+        expect(await manager.findOneBy(AccountSummary, { accountId: id })).toMatchObject({
+          ownerId: 'o',
+          currency: 'EUR',
+          balance: 0,
+          version: 3,
+          status: 'closed',
+        });
+      });
+  });
+
+  it('keeps statement lines with the running balance and the transfer id', async () => {
+    await ProjectionSpec.for(dataSource, new StatementProjection())
+      .given(
+        id,
+        new AccountOpened(id, 'o', 'USD', 0),
+        new MoneyDeposited(id, 70, transferId),
+        new MoneyWithdrawn(id, 20),
+      )
+      .then(async (manager) => {
+        const lines = await manager.find(StatementLine, {
+          where: { accountId: id },
+          order: { version: 'ASC' },
+        });
+        expect(
+          lines.map(({ version, type, amount, balanceAfter, transferId: t }) => [
+            version,
+            type,
+            amount,
+            balanceAfter,
+            t,
+          ]),
+        ).toEqual([
+          [1, 'credit', 70, 70, transferId],
+          [2, 'debit', 20, 50, null],
+        ]);
+      });
+  });
+
+  it('leaves the tables as they were', async () => {
+    expect(await dataSource.getRepository(AccountSummary).countBy({ accountId: id })).toBe(0);
+  });
+});
