@@ -33,6 +33,24 @@ function bodyErrors(
   res.status(body.statusCode).json(body);
 }
 
+/**
+ * Once shutdown has begun (SIGTERM), new requests get 503 SHUTTING_DOWN with `Connection: close`
+ * while those in flight finish, so keep-alive clients move to another instance.
+ */
+function refuseWhileClosing(adapter: { isShuttingDown?: boolean }) {
+  return (_req: Request, res: Response, next: NextFunction) => {
+    if (!adapter.isShuttingDown) return next();
+    res.set('Connection', 'close');
+    res
+      .status(503)
+      .json({
+        statusCode: 503,
+        code: 'SHUTTING_DOWN',
+        message: 'the server is shutting down; retry',
+      });
+  };
+}
+
 /** Optional rate limiting per client address (RATE_LIMIT_PER_MINUTE): 429 TOO_MANY_REQUESTS beyond it. */
 function rateLimit(perMinute: number) {
   return expressRateLimit({
@@ -58,6 +76,7 @@ export async function createApp(config: AppModuleConfig): Promise<INestApplicati
   });
   app.useLogger(app.get(Logger));
   app.use(correlate);
+  app.use(refuseWhileClosing(app.getHttpAdapter() as { isShuttingDown?: boolean }));
   app.disable('x-powered-by');
   app.use(helmet());
   if (config.corsOrigins?.length) app.enableCors({ origin: config.corsOrigins });

@@ -51,30 +51,29 @@ export class TransferSaga implements ProjectionHandler<TransferRequested | Trans
         causationId: envelope.eventId,
       },
     });
-    if (event instanceof TransferRequested) await this.debit(event, step);
-    else await this.credit(await this.repository.load(Transfer, event.transferId), step);
+    // The transfer's own state says which step is still to do: a batch replayed after a crash
+    // finds the steps it already took done, and does not take them again.
+    const transfer = await this.repository.load(Transfer, event.transferId);
+    if (event instanceof TransferRequested) await this.debit(transfer, step);
+    else await this.credit(transfer, step);
   }
 
-  private async debit(
-    event: TransferRequested,
-    step: (name: string) => { metadata: CommandMetadata },
-  ) {
-    const { transferId, fromAccountId, amount } = event;
+  private async debit(transfer: Transfer, step: (name: string) => { metadata: CommandMetadata }) {
+    if (transfer.status !== 'requested') return; // already debited or failed before a crash
+    const { id, fromAccountId, amount } = transfer;
     const refused = await this.attempt(() =>
-      this.commands.execute(
-        new WithdrawMoneyCommand(fromAccountId, amount, step('debit'), transferId),
-      ),
+      this.commands.execute(new WithdrawMoneyCommand(fromAccountId, amount, step('debit'), id)),
     );
     // After an unexpected failure the withdrawal may have happened: give back whatever it took.
     if (refused === STEP_FAILED) {
       await this.commands.execute(
-        new RefundTransferCommand(fromAccountId, amount, transferId, step('refund')),
+        new RefundTransferCommand(fromAccountId, amount, id, step('refund')),
       );
     }
     await this.repository.execute(
       Transfer,
-      transferId,
-      (transfer) => (refused ? transfer.fail(refused) : transfer.markDebited()),
+      id,
+      (t) => (refused ? t.fail(refused) : t.markDebited()),
       step(refused ? 'fail' : 'debited'),
     );
   }
