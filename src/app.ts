@@ -41,13 +41,11 @@ function refuseWhileClosing(adapter: { isShuttingDown?: boolean }) {
   return (_req: Request, res: Response, next: NextFunction) => {
     if (!adapter.isShuttingDown) return next();
     res.set('Connection', 'close');
-    res
-      .status(503)
-      .json({
-        statusCode: 503,
-        code: 'SHUTTING_DOWN',
-        message: 'the server is shutting down; retry',
-      });
+    res.status(503).json({
+      statusCode: 503,
+      code: 'SHUTTING_DOWN',
+      message: 'the server is shutting down; retry',
+    });
   };
 }
 
