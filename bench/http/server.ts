@@ -1,0 +1,55 @@
+/**
+ * Child process of workload 6: serves the real app (`tally`) or the minimal raw-INSERT endpoint
+ * (`minimal`) on a loopback port, tells the parent the port, and stops on the message `stop`.
+ * Its own process, so the load generator does not share the server's event loop.
+ */
+import 'reflect-metadata';
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { AddressInfo } from 'node:net';
+import { createApp } from '../../src/app.js';
+import { POOL_SIZE } from '../lib/database.js';
+import { MinimalModule } from './minimal.module.js';
+
+/** `tally-write-only`: the app with runProcessors false (no projection work in the process). */
+export type ServerMode = 'tally' | 'tally-write-only' | 'minimal';
+
+async function main(): Promise<void> {
+  const mode = process.argv[2] as ServerMode;
+  const url = process.env.BENCH_DATABASE_URL;
+  if (!url || !process.send) throw new Error('started by bench/workloads/http.ts only');
+  let app: INestApplication;
+  if (mode === 'tally' || mode === 'tally-write-only') {
+    app = await createApp({
+      databaseUrl: url,
+      snapshotEvery: 50,
+      // No line per request (the default `log` level writes one to stdout).
+      logLevel: 'warn',
+      eventSourcing: { runProcessors: mode === 'tally' },
+    });
+  } else if (mode === 'minimal') {
+    app = await NestFactory.create(MinimalModule.forRoot(url, POOL_SIZE), {
+      logger: ['error', 'warn'],
+    });
+  } else {
+    throw new Error(`unknown mode ${mode}`);
+  }
+  await app.listen(0, '127.0.0.1');
+  const { port } = app.getHttpServer().address() as AddressInfo;
+  process.on('message', (message) => {
+    if (message !== 'stop') return;
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
+  });
+  process.send({ port });
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
