@@ -309,6 +309,9 @@ export class ProjectionRunner {
     await runner.connect();
     try {
       await runner.startTransaction();
+      // Safe without waiting for the WAL flush: a batch lost in a crash is lost with its
+      // checkpoint, and is read again. Commits stop queueing behind the writers' flushes.
+      await runner.query('SET LOCAL synchronous_commit = off');
       const result = await work(runner);
       await runner.commitTransaction();
       return result;
