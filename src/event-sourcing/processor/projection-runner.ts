@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { EventSchemaError, isConnectionError } from '../errors.js';
-import type { EventClass, EventRegistry } from '../event-registry.js';
+import type { EventClass, EventEnvelope, EventRegistry } from '../event-registry.js';
 import { LOG_START, type EventStore, type LogCheckpoint, type LogEvent } from '../event-store.js';
 import type { ResolvedEventSourcingOptions } from '../options.js';
 import type { ProjectionHandler, ProjectionOptions } from '../projection.js';
@@ -154,7 +154,7 @@ export class ProjectionRunner {
             rows.map((r) => Number(r.position)),
             runner.manager,
           );
-          for (const event of events) await this.apply(event, runner.manager);
+          await this.applyAll(events, runner.manager);
           await runner.query(`DELETE FROM parked_events WHERE projection = $1 AND stream_id = $2`, [
             this.name,
             streamId,
@@ -220,8 +220,11 @@ export class ProjectionRunner {
       const held = await this.heldStreams(runner);
       for (const event of events) {
         if (held.has(event.streamId)) await this.park(runner, event, HELD_BACK, 0);
-        else await this.apply(event, runner.manager);
       }
+      await this.applyAll(
+        events.filter((e) => !held.has(e.streamId)),
+        runner.manager,
+      );
     });
     if (applied > 0) this.onAdvance(this.name);
     return applied;
@@ -280,7 +283,7 @@ export class ProjectionRunner {
     if (!events.some((e) => held.has(e.streamId))) {
       await runner.query('SAVEPOINT batch');
       try {
-        for (const event of events) await this.apply(event, runner.manager);
+        await this.applyAll(events, runner.manager);
         await runner.query('RELEASE SAVEPOINT batch');
         return;
       } catch {
@@ -294,7 +297,7 @@ export class ProjectionRunner {
       }
       await runner.query('SAVEPOINT event');
       try {
-        await this.apply(event, runner.manager);
+        await this.applyAll([event], runner.manager);
         await runner.query('RELEASE SAVEPOINT event');
       } catch (error) {
         await runner.query('ROLLBACK TO SAVEPOINT event');
@@ -323,13 +326,24 @@ export class ProjectionRunner {
     }
   }
 
-  private async apply(stored: LogEvent, manager: EntityManager): Promise<void> {
-    // An event no registered class reads is parked, not skipped: it may be one the app should know.
-    if (!this.registry.classFor(stored.type)) this.registry.read(stored);
-    const handlers = this.handlersFor(stored.type);
-    if (handlers.length === 0) return;
-    const envelope = this.registry.read(stored);
-    for (const handler of handlers) await handler.handle(envelope.event, { manager, envelope });
+  /**
+   * Applies events in log order. A handler with `handleBatch` gets all its events of the batch in
+   * one call (set-based writes); the others get them one by one.
+   */
+  private async applyAll(events: LogEvent[], manager: EntityManager): Promise<void> {
+    const envelopes: EventEnvelope[] = [];
+    for (const stored of events) {
+      // An event no registered class reads is parked, not skipped: it may be one the app should know.
+      if (!this.registry.classFor(stored.type)) this.registry.read(stored);
+      if (this.handlersFor(stored.type).length > 0) envelopes.push(this.registry.read(stored));
+    }
+    for (const { instance, events: classes } of this.definition.handlers) {
+      const mine = envelopes.filter((e) => classes.includes(e.event.constructor as EventClass));
+      if (mine.length === 0) continue;
+      if (instance.handleBatch) await instance.handleBatch(mine, { manager });
+      else
+        for (const envelope of mine) await instance.handle(envelope.event, { manager, envelope });
+    }
   }
 
   private handlersFor(type: string): ProjectionHandler[] {
