@@ -25,6 +25,8 @@ export function loggingModule(level: LogLevelName | 'silent') {
       genReqId: (req: IncomingMessage & { correlationId?: string }) =>
         (req.correlationId ??= correlationIdFrom(req.headers['x-correlation-id'])),
       customAttributeKeys: { reqId: 'correlationId' },
+      // Binds `correlationId` to every line logged during the request, not just the last one.
+      quietReqLogger: true,
       customLogLevel: (_req, res, error) =>
         error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
       // Lines stay short: no headers (they may carry tokens), just what identifies the request.
