@@ -1,5 +1,4 @@
 import { Module } from '@nestjs/common';
-import { CqrsModule } from '@nestjs/cqrs';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { EventSourcingModule } from '../event-sourcing/index.js';
 import { AccountSummary } from './account-summary/account-summary.entity.js';
@@ -26,7 +25,6 @@ import { WithdrawMoneyHandler } from './withdraw-money.command.js';
  */
 @Module({
   imports: [
-    CqrsModule,
     TypeOrmModule.forFeature([AccountSummary, StatementLine]),
     EventSourcingModule.forFeature({ events: accountEvents, upcasters: accountUpcasters }),
   ],

@@ -2,7 +2,16 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { CommandBus, type ICommand } from '@nestjs/cqrs';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { DataSource } from 'typeorm';
-import { DomainError, GlobalLogProcessor } from '../event-sourcing/index.js';
+import { DomainError, GlobalLogProcessor, type CommandMetadata } from '../event-sourcing/index.js';
+
+type WithMetadata = { metadata?: CommandMetadata; options?: { metadata?: CommandMetadata } };
+
+/** `saga` for a step a saga issued (caused by an event), `request` otherwise. */
+function originOf(command: ICommand): 'saga' | 'request' {
+  const metadata =
+    (command as WithMetadata).metadata ?? (command as WithMetadata).options?.metadata;
+  return metadata?.causationId && metadata.causationId !== metadata.commandId ? 'saga' : 'request';
+}
 
 /** Prometheus metrics of this process, served by GET /metrics. */
 @Injectable()
@@ -11,8 +20,8 @@ export class MetricsService implements OnModuleInit {
 
   private readonly commands = new Counter({
     name: 'tally_commands_total',
-    help: 'Commands executed, by type and outcome (ok or the error code)',
-    labelNames: ['command', 'outcome'],
+    help: 'Commands executed, by type, origin (request, or saga for steps caused by an event) and outcome (ok or the error code)',
+    labelNames: ['command', 'origin', 'outcome'],
     registers: [this.registry],
   });
 
@@ -38,14 +47,15 @@ export class MetricsService implements OnModuleInit {
     const execute = this.commandBus.execute.bind(this.commandBus);
     this.commandBus.execute = (async (command: ICommand) => {
       const name = command.constructor.name;
+      const labels = { command: name, origin: originOf(command) };
       const stop = this.commandSeconds.startTimer({ command: name });
       try {
         const result = await execute(command as never);
-        this.commands.inc({ command: name, outcome: 'ok' });
+        this.commands.inc({ ...labels, outcome: 'ok' });
         return result;
       } catch (error) {
         this.commands.inc({
-          command: name,
+          ...labels,
           outcome: error instanceof DomainError ? error.code : 'error',
         });
         throw error;

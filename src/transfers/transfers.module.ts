@@ -1,5 +1,4 @@
 import { Module } from '@nestjs/common';
-import { CqrsModule } from '@nestjs/cqrs';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AccountsModule } from '../accounts/accounts.module.js';
 import { EventSourcingModule } from '../event-sourcing/index.js';
@@ -18,7 +17,6 @@ import { TransferSummaryProjection } from './transfer-summary/transfer-summary.p
 @Module({
   imports: [
     AccountsModule,
-    CqrsModule,
     TypeOrmModule.forFeature([TransferSummary]),
     EventSourcingModule.forFeature({ events: transferEvents }),
   ],
