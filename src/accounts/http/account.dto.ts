@@ -16,11 +16,15 @@ import { MAX_AMOUNT } from '../domain/money.js';
 
 const MAX_VERSION = 2_147_483_647;
 
+/*
+ * class-validator checks a property's decorators from the bottom up, and stops at the first
+ * failure: the type check sits lowest so that a wrong type is reported as such.
+ */
 export class OpenAccountDto {
   @ApiProperty({ example: 'customer-42', maxLength: 200 })
-  @IsString()
-  @IsNotEmpty()
   @MaxLength(200)
+  @IsNotEmpty()
+  @IsString()
   ownerId: string;
 
   @ApiPropertyOptional({
@@ -30,16 +34,16 @@ export class OpenAccountDto {
     default: 0,
   })
   @IsOptionalNotNull()
-  @IsInt()
-  @Min(0)
   @Max(MAX_AMOUNT)
+  @Min(0)
+  @IsInt()
   initialDeposit?: number;
 
   @ApiPropertyOptional({ description: 'ISO 4217 code', example: 'USD', default: 'USD' })
   @IsOptionalNotNull()
-  @IsString()
-  @Matches(/^[A-Z]{3}$/, { message: 'currency must be an upper-case ISO 4217 code' })
   @IsISO4217CurrencyCode()
+  @Matches(/^[A-Z]{3}$/, { message: 'currency must be an upper-case ISO 4217 code' })
+  @IsString()
   currency?: string;
 }
 
@@ -48,9 +52,9 @@ export class ExpectedVersionDto {
     description: 'Fails with 409 CONCURRENCY_CONFLICT unless the account is at this version',
   })
   @IsOptionalNotNull()
-  @IsInt()
-  @Min(0)
   @Max(MAX_VERSION)
+  @Min(0)
+  @IsInt()
   expectedVersion?: number;
 }
 
@@ -61,9 +65,9 @@ export class MoneyCommandDto extends ExpectedVersionDto {
     maximum: MAX_AMOUNT,
     example: 1050,
   })
-  @IsInt()
-  @Min(1)
   @Max(MAX_AMOUNT)
+  @Min(1)
+  @IsInt()
   amount: number;
 }
 
@@ -73,16 +77,16 @@ export class ReadQueryDto {
   })
   @IsOptionalNotNull()
   @Transform(toInteger)
-  @IsInt()
   @Min(1)
+  @IsInt()
   minPosition?: number;
 }
 
 export class ListAccountsQueryDto extends ReadQueryDto {
   @ApiProperty()
-  @IsString()
-  @IsNotEmpty()
   @MaxLength(200)
+  @IsNotEmpty()
+  @IsString()
   ownerId: string;
 }
 
@@ -90,17 +94,17 @@ export class TransactionsQueryDto extends ReadQueryDto {
   @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
   @IsOptionalNotNull()
   @Transform(toInteger)
-  @IsInt()
-  @Min(1)
   @Max(500)
+  @Min(1)
+  @IsInt()
   limit?: number;
 
   @ApiPropertyOptional({ description: 'A version: the page starts after it' })
   @IsOptionalNotNull()
   @Transform(toInteger)
-  @IsInt()
-  @Min(-1)
   @Max(MAX_VERSION)
+  @Min(-1)
+  @IsInt()
   after?: number;
 }
 
@@ -108,9 +112,9 @@ export class StateQueryDto {
   @ApiPropertyOptional({ description: 'The state as of this version' })
   @IsOptionalNotNull()
   @Transform(toInteger)
-  @IsInt()
-  @Min(0)
   @Max(MAX_VERSION)
+  @Min(0)
+  @IsInt()
   version?: number;
 
   @ApiPropertyOptional({ description: 'The state as of this instant (ISO-8601)' })

@@ -17,9 +17,9 @@ export class RequestTransferDto {
     maximum: MAX_AMOUNT,
     example: 1050,
   })
-  @IsInt()
-  @Min(1)
   @Max(MAX_AMOUNT)
+  @Min(1)
+  @IsInt()
   amount: number;
 }
 
