@@ -30,16 +30,6 @@ export class EventStore1764200000000 implements MigrationInterface {
     await db.query(`
       CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON events
       FOR EACH STATEMENT EXECUTE FUNCTION events_append_only()`);
-    // Wakes every processor, whichever process or script appended; delivered at commit.
-    await db.query(`
-      CREATE FUNCTION events_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        PERFORM pg_notify('tally_events', '');
-        RETURN NULL;
-      END $$`);
-    await db.query(`
-      CREATE TRIGGER events_notify AFTER INSERT ON events
-      FOR EACH STATEMENT EXECUTE FUNCTION events_notify()`);
     await db.query(`
       CREATE TABLE projection_checkpoints (
         name text PRIMARY KEY,
@@ -52,7 +42,6 @@ export class EventStore1764200000000 implements MigrationInterface {
   async down(db: QueryRunner): Promise<void> {
     await db.query(`DROP TABLE projection_checkpoints`);
     await db.query(`DROP TABLE events`);
-    await db.query(`DROP FUNCTION events_notify()`);
     await db.query(`DROP FUNCTION events_append_only()`);
   }
 }

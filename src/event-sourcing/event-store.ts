@@ -95,6 +95,7 @@ type Queryable = Pick<EntityManager, 'query'>;
 export class EventStore {
   /** Global position of the last event this process appended (0 before any). */
   lastAppendedPosition = 0;
+  private readonly appendListeners = new Set<() => void>();
 
   constructor(private readonly dataSource: DataSource) {}
 
@@ -230,9 +231,16 @@ export class EventStore {
     return stored.length === rows.length && sameStream ? stored : undefined;
   }
 
+  /** Calls `listener` after each append of this process; returns the unsubscribe function. */
+  onAppend(listener: () => void): () => void {
+    this.appendListeners.add(listener);
+    return () => this.appendListeners.delete(listener);
+  }
+
   private appended(stored: StoredEvent[]): AppendResult {
     const last = stored[stored.length - 1];
     this.lastAppendedPosition = Math.max(this.lastAppendedPosition, last.position);
+    for (const listener of this.appendListeners) listener();
     return { version: last.version, position: last.position, events: stored };
   }
 }

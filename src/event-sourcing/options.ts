@@ -12,7 +12,7 @@ export interface EventSourcingOptions {
   poisonAfterAttempts?: number;
   /** What a projection does with such an event: `park` it and move on, or `stop`. Default park. */
   onPoison?: 'park' | 'stop';
-  /** Fallback poll of the log when no notification arrives, in ms. Default 500. */
+  /** Poll of the log when no notification arrives (events written by scripts), in ms. Default 250. */
   pollIntervalMs?: number;
   /** How long `?minPosition=` waits for a read model, in ms. Default 5000. */
   readWaitTimeoutMs?: number;
@@ -39,7 +39,7 @@ export function resolveOptions(options: EventSourcingOptions = {}): ResolvedEven
     snapshotEvery: options.snapshotEvery ?? 50,
     runProcessors: options.runProcessors ?? true,
     batchSize: options.batchSize ?? 500,
-    pollIntervalMs: options.pollIntervalMs ?? 500,
+    pollIntervalMs: options.pollIntervalMs ?? 250,
     poisonAfterAttempts: options.poisonAfterAttempts ?? 5,
     onPoison: options.onPoison ?? 'park',
     readWaitTimeoutMs: options.readWaitTimeoutMs ?? 5000,

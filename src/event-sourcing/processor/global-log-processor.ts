@@ -62,6 +62,7 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
   private readonly runners = new Map<string, ProjectionRunner>();
   private readonly waiters = new Set<() => void>();
   private readonly listener: LogListener;
+  private stopWatchingAppends?: () => void;
 
   constructor(
     private readonly discovery: DiscoveryService,
@@ -93,11 +94,17 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
     if (!this.options.runProcessors) return;
     for (const runner of this.runners.values()) runner.start();
     await this.listener.start();
+    // Our own appends wake our processors at once, and the other processes through NOTIFY.
+    this.stopWatchingAppends = this.store.onAppend(() => {
+      this.wakeAll();
+      this.listener.notify();
+    });
     this.logger.log(`processing the global log for ${names.join(', ') || 'no projections'}`);
   }
 
   /** Before the DataSource closes: let batches in flight commit, then stop. */
   async beforeApplicationShutdown(): Promise<void> {
+    this.stopWatchingAppends?.();
     await this.listener.stop();
     await Promise.all([...this.runners.values()].map((r) => r.stop()));
   }

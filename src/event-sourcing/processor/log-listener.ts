@@ -6,9 +6,11 @@ import type { PostgresDataSourceOptions } from 'typeorm/driver/postgres/Postgres
 /** The channel the `events` insert trigger notifies (migration EventStore). */
 export const EVENTS_CHANNEL = 'tally_events';
 const LISTEN = `LISTEN ${EVENTS_CHANNEL}`;
+const NOTIFY = `NOTIFY ${EVENTS_CHANNEL}`;
 
 /**
- * Holds one connection that LISTENs for appended events (from any process) and calls `onEvents`.
+ * Holds one connection that LISTENs for appended events (from any process of the app) and calls
+ * `onEvents`; the same connection NOTIFYs the others of this process's appends.
  * Reconnects after a failure; the processors' slow poll covers the time it is away.
  */
 export class LogListener {
@@ -16,6 +18,7 @@ export class LogListener {
   private client?: pg.Client;
   private closed = false;
   private retry?: NodeJS.Timeout;
+  private notifyTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -47,7 +50,20 @@ export class LogListener {
     }
   }
 
+  /**
+   * Tells every listening process that events were appended: at most one NOTIFY per 10 ms, sent
+   * outside the appending transaction (a NOTIFY inside it would serialize the writers' commits).
+   */
+  notify(): void {
+    if (this.notifyTimer || !this.client) return;
+    this.notifyTimer = setTimeout(() => {
+      this.notifyTimer = undefined;
+      this.client?.query(NOTIFY).catch(() => undefined);
+    }, 10);
+  }
+
   async stop(): Promise<void> {
+    clearTimeout(this.notifyTimer);
     this.closed = true;
     clearTimeout(this.retry);
     const client = this.client;
