@@ -3,6 +3,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { v4 as uuidv4 } from 'uuid';
 import { ConcurrencyError } from './errors.js';
 import type { EventMetadata, JsonObject, StoredEvent } from './event-registry.js';
+import { PreparedStatement } from './prepared-statement.js';
 
 /**
  * What the writer believes about the stream: an exact version (the version of its last event;
@@ -55,18 +56,18 @@ const COLUMNS = `event_id AS "eventId", stream_id AS "streamId", version, global
 // One statement, one round trip: reads the stream's head through the unique index, checks the
 // expectation and inserts every event. A racing writer that inserts the same version first
 // makes this one fail on unique (stream_id, version): that is the final guard.
-const APPEND = `
+const APPEND = new PreparedStatement(`
 INSERT INTO events (stream_id, version, event_id, type, schema_version, data, metadata)
 SELECT $1, head.v + 1 + e.i, e.event_id, e.type, e.schema_version, e.data, e.metadata
 FROM (SELECT coalesce(max(version), -1) AS v FROM events WHERE stream_id = $1) AS head,
      jsonb_to_recordset($2::jsonb) AS e(i int, event_id uuid, type text, schema_version int, data jsonb, metadata jsonb)
 WHERE ($3::int IS NULL OR head.v = $3::int) AND (NOT $4::bool OR head.v >= 0)
 ORDER BY e.i
-RETURNING ${COLUMNS}`;
+RETURNING ${COLUMNS}`);
 
-const READ_STREAM = `SELECT ${COLUMNS} FROM events
+const READ_STREAM = new PreparedStatement(`SELECT ${COLUMNS} FROM events
   WHERE stream_id = $1 AND version >= $2 AND version <= $3 AND ($4::timestamptz IS NULL OR recorded_at <= $4)
-  ORDER BY version`;
+  ORDER BY version`);
 
 // Gap-safe: only transactions older than every running one (pg_snapshot_xmin) are read, so an
 // event whose transaction commits late is still ahead of the reader's checkpoint when it shows.
@@ -125,7 +126,11 @@ export class EventStore {
     for (let attempt = 0; ; attempt++) {
       try {
         const stored = toStored(
-          await db.query(APPEND, [streamId, JSON.stringify(rows), exact, mustExist]),
+          await APPEND.rows(
+            this.dataSource,
+            [streamId, JSON.stringify(rows), exact, mustExist],
+            db,
+          ),
         );
         if (stored.length > 0) return this.appended(stored);
       } catch (error) {
@@ -149,12 +154,16 @@ export class EventStore {
     range: StreamRange = {},
     db: Queryable = this.dataSource,
   ): Promise<StoredEvent[]> {
-    const rows = await db.query(READ_STREAM, [
-      streamId,
-      range.fromVersion ?? 0,
-      range.toVersion ?? 2147483647,
-      range.recordedUntil ?? null,
-    ]);
+    const rows = await READ_STREAM.rows(
+      this.dataSource,
+      [
+        streamId,
+        range.fromVersion ?? 0,
+        range.toVersion ?? 2147483647,
+        range.recordedUntil ?? null,
+      ],
+      db,
+    );
     return toStored(rows);
   }
 

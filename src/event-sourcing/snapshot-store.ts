@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { JsonObject } from './event-registry.js';
+import { PreparedStatement } from './prepared-statement.js';
 
 /** A cached aggregate state at one version of its stream. */
 export interface Snapshot {
@@ -12,9 +13,10 @@ export interface Snapshot {
   state: JsonObject;
 }
 
-const LATEST = `SELECT stream_id AS "streamId", version, position, revision, state FROM snapshots
+const LATEST =
+  new PreparedStatement(`SELECT stream_id AS "streamId", version, position, revision, state FROM snapshots
   WHERE stream_id = $1 AND revision = $2 AND version <= $3
-  ORDER BY version DESC LIMIT 1`;
+  ORDER BY version DESC LIMIT 1`);
 
 const SAVE = `INSERT INTO snapshots (stream_id, version, position, revision, state)
   VALUES ($1, $2, $3, $4, $5) ON CONFLICT (stream_id, version, revision) DO NOTHING`;
@@ -30,7 +32,7 @@ export class SnapshotStore {
     revision: number,
     maxVersion = 2147483647,
   ): Promise<Snapshot | undefined> {
-    const [row] = await this.dataSource.query(LATEST, [streamId, revision, maxVersion]);
+    const [row] = await LATEST.rows<Snapshot>(this.dataSource, [streamId, revision, maxVersion]);
     return (
       row && {
         ...row,
