@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { v5 as uuidv5 } from 'uuid';
 import type { AggregateClass, EventSourcedAggregate } from './aggregate.js';
 import { ConcurrencyError } from './errors.js';
-import { EventRegistry, type EventMetadata } from './event-registry.js';
+import { EventRegistry, type EventMetadata, type JsonObject } from './event-registry.js';
 import { EventStore, type ExpectedVersion } from './event-store.js';
 import { SnapshotStore } from './snapshot-store.js';
 import { EVENT_SOURCING_OPTIONS, type ResolvedEventSourcingOptions } from './options.js';
@@ -36,6 +36,8 @@ export interface CommandResult {
 export class AggregateRepository {
   private readonly logger = new Logger('AggregateRepository');
   private readonly snapshotWrites = new Set<Promise<void>>();
+  /** Latest state of recently saved aggregates, least recently used first (see {@link execute}). */
+  private readonly cache = new Map<string, CachedState>();
 
   constructor(
     private readonly store: EventStore,
@@ -158,6 +160,8 @@ export class AggregateRepository {
     };
     const expected: ExpectedVersion = aggregate.version;
     const before = aggregate.version;
+    // Forgotten until the append succeeds: whatever it ends in, the cache cannot be ahead of the store.
+    this.cache.delete(aggregate.id);
     const result = await this.store.append(
       aggregate.id,
       pending.map((event, i) => ({
@@ -170,12 +174,69 @@ export class AggregateRepository {
     aggregate.uncommit();
     aggregate.version = result.version;
     aggregate.position = result.position;
+    this.remember(aggregate);
     this.maybeSnapshot(
       aggregate.constructor as AggregateClass<EventSourcedAggregate>,
       aggregate,
       before,
     );
     return { version: result.version, position: result.position };
+  }
+
+  /**
+   * A command decided on the cached state, which may be behind the store (another instance may
+   * have written since). The decision only counts if it appends events: the append's exact
+   * expected version then proves the state was current. Anything else (a rule that refused, no
+   * event to append, a version the caller did not expect, a lost race) returns undefined, and the
+   * command is decided again on a fresh load.
+   */
+  private async tryOnCached<A extends EventSourcedAggregate>(
+    aggregate: A,
+    decide: (aggregate: A) => void,
+    options: ExecuteOptions,
+  ): Promise<CommandResult | undefined> {
+    const expected = options.expectedVersion;
+    if (expected !== undefined && expected !== aggregate.version) return undefined;
+    try {
+      decide(aggregate);
+    } catch {
+      return undefined;
+    }
+    if (aggregate.getUncommittedEvents().length === 0) return undefined;
+    try {
+      return await this.save(aggregate, options.metadata);
+    } catch (error) {
+      if (error instanceof ConcurrencyError) return undefined;
+      throw error;
+    }
+  }
+
+  /** A fresh instance built from the cached state, or undefined. */
+  private cached<A extends EventSourcedAggregate>(
+    type: AggregateClass<A>,
+    id: string,
+  ): A | undefined {
+    const entry = this.cache.get(id);
+    if (!entry || entry.type !== type) return undefined;
+    const aggregate = new type(id);
+    try {
+      aggregate.fromSnapshot!(entry.state);
+    } catch {
+      this.cache.delete(id);
+      return undefined;
+    }
+    aggregate.version = entry.version;
+    aggregate.position = entry.position;
+    return aggregate;
+  }
+
+  private remember(aggregate: EventSourcedAggregate): void {
+    const type = aggregate.constructor as AggregateClass<EventSourcedAggregate>;
+    const size = this.options.aggregateCacheSize;
+    if (size <= 0 || type.snapshotRevision === undefined || !aggregate.toSnapshot) return;
+    const { version, position } = aggregate;
+    this.cache.set(aggregate.id, { type, version, position, state: aggregate.toSnapshot() });
+    if (this.cache.size > size) this.cache.delete(this.cache.keys().next().value!);
   }
 
   /**
@@ -189,6 +250,11 @@ export class AggregateRepository {
     decide: (aggregate: A) => void,
     options: ExecuteOptions,
   ): Promise<CommandResult> {
+    const cached = this.cached(type, id);
+    if (cached) {
+      const result = await this.tryOnCached(cached, decide, options);
+      if (result) return result;
+    }
     const { maxAttempts, baseDelayMs } = this.options.commandRetry;
     for (let attempt = 1; ; attempt++) {
       const aggregate = await this.load(type, id);
@@ -207,6 +273,13 @@ export class AggregateRepository {
       }
     }
   }
+}
+
+interface CachedState {
+  type: AggregateClass<EventSourcedAggregate>;
+  version: number;
+  position: number;
+  state: JsonObject;
 }
 
 /** The id of the i-th event a command appends: a retried command finds its own events. */

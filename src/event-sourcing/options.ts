@@ -18,6 +18,11 @@ export interface EventSourcingOptions {
   readWaitTimeoutMs?: number;
   /** How long a read without `?minPosition=` waits for this process's own last write, in ms. Default 1000. */
   ownWritesWaitMs?: number;
+  /**
+   * Aggregates (those with snapshots) whose latest state this process keeps in memory, so a
+   * command on a recently used one appends without reading its stream first. Default 10,000; 0 turns it off.
+   */
+  aggregateCacheSize?: number;
   /** Retries of a command that lost an optimistic-concurrency race. */
   commandRetry?: { maxAttempts?: number; baseDelayMs?: number };
 }
@@ -31,6 +36,7 @@ export interface ResolvedEventSourcingOptions {
   onPoison: 'park' | 'stop';
   readWaitTimeoutMs: number;
   ownWritesWaitMs: number;
+  aggregateCacheSize: number;
   commandRetry: { maxAttempts: number; baseDelayMs: number };
 }
 
@@ -44,6 +50,7 @@ export function resolveOptions(options: EventSourcingOptions = {}): ResolvedEven
     onPoison: options.onPoison ?? 'park',
     readWaitTimeoutMs: options.readWaitTimeoutMs ?? 5000,
     ownWritesWaitMs: options.ownWritesWaitMs ?? 1000,
+    aggregateCacheSize: options.aggregateCacheSize ?? 10_000,
     commandRetry: {
       maxAttempts: options.commandRetry?.maxAttempts ?? 64,
       baseDelayMs: options.commandRetry?.baseDelayMs ?? 2,
