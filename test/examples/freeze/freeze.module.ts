@@ -10,8 +10,9 @@ import {
 } from './large-withdrawals.js';
 
 /**
- * A host's own module: one event, one command, one read model with its query. The projection is
- * registered through forFeature (its `imports` resolve its dependencies there).
+ * A host's own module: one event, one command, one read model with its query. The aggregate and
+ * the projection are registered through forFeature (the projection injects nothing, so it needs no
+ * `imports` there; the query handler's repository comes from this module's TypeOrmModule).
  */
 @Module({
   imports: [
@@ -19,7 +20,6 @@ import {
       events: [AccountFrozen],
       aggregates: [FreezableAccount],
       projections: [LargeWithdrawalsProjection],
-      imports: [TypeOrmModule.forFeature([LargeWithdrawal])],
     }),
     TypeOrmModule.forFeature([LargeWithdrawal]),
   ],
