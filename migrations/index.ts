@@ -8,7 +8,7 @@ import { TransferReadModel1764200000004 } from './1764200000004-TransferReadMode
 import { IdempotencyKeys1764200000005 } from './1764200000005-IdempotencyKeys.js';
 
 /** Every migration, in order. Listed, not globbed: the same under node, nest build and Jest. */
-export const migrations: MigrationClass[] = [
+export const migrations = [
   EventStore1764200000000,
   AccountReadModels1764200000001,
   Snapshots1764200000002,
