@@ -3,6 +3,7 @@
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import { ensureDatabase, withDatabase } from './src/database/database-admin.js';
+import { loadConfig } from './src/config/config.js';
 import { dataSourceOptions } from './src/database/data-source-options.js';
 import { startEmbeddedDatabase } from './src/database/embedded-database.js';
 
@@ -13,4 +14,6 @@ async function url(): Promise<string> {
   return withDatabase(embedded.url, 'tally');
 }
 
-export default new DataSource(dataSourceOptions(await url()));
+export default new DataSource(
+  dataSourceOptions(await url(), loadConfig(process.env).eventStoreSchema),
+);

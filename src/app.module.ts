@@ -18,7 +18,12 @@ export type AppModuleConfig = Pick<AppConfig, 'snapshotEvery'> &
   Partial<
     Pick<
       AppConfig,
-      'adminToken' | 'production' | 'idempotencyTtlHours' | 'corsOrigins' | 'rateLimitPerMinute'
+      | 'adminToken'
+      | 'production'
+      | 'idempotencyTtlHours'
+      | 'corsOrigins'
+      | 'rateLimitPerMinute'
+      | 'eventStoreSchema'
     >
   > & {
     databaseUrl: string;
@@ -38,13 +43,14 @@ export class AppModule {
       imports: [
         loggingModule(config.logLevel ?? 'log'),
         TypeOrmModule.forRootAsync({
-          useFactory: () => dataSourceOptions(config.databaseUrl),
+          useFactory: () => dataSourceOptions(config.databaseUrl, config.eventStoreSchema),
           dataSourceFactory: async (options) =>
             runMigrations(await new DataSource(options!).initialize()),
         }),
         CqrsModule.forRoot(),
         EventSourcingModule.forRoot({
           snapshotEvery: config.snapshotEvery,
+          schema: config.eventStoreSchema,
           ...config.eventSourcing,
         }),
         AccountsHttpModule,

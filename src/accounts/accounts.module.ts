@@ -7,6 +7,7 @@ import { GetAccountHandler } from './account-summary/get-account.query.js';
 import { ListAccountsHandler } from './account-summary/list-accounts.query.js';
 import { CloseAccountHandler } from './close-account.command.js';
 import { DepositMoneyHandler } from './deposit-money.command.js';
+import { Account } from './domain/account.aggregate.js';
 import { accountEvents } from './domain/account.events.js';
 import { accountUpcasters } from './domain/account.upcasters.js';
 import { AccountsController } from './http/accounts.controller.js';
@@ -26,7 +27,12 @@ import { WithdrawMoneyHandler } from './withdraw-money.command.js';
 @Module({
   imports: [
     TypeOrmModule.forFeature([AccountSummary, StatementLine]),
-    EventSourcingModule.forFeature({ events: accountEvents, upcasters: accountUpcasters }),
+    EventSourcingModule.forFeature({
+      events: accountEvents,
+      upcasters: accountUpcasters,
+      aggregates: [Account],
+      projections: [AccountSummaryProjection, StatementProjection],
+    }),
   ],
   providers: [
     OpenAccountHandler,
@@ -34,8 +40,6 @@ import { WithdrawMoneyHandler } from './withdraw-money.command.js';
     WithdrawMoneyHandler,
     CloseAccountHandler,
     RefundTransferHandler,
-    AccountSummaryProjection,
-    StatementProjection,
     GetAccountHandler,
     ListAccountsHandler,
     GetTransactionsHandler,

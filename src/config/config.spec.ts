@@ -14,7 +14,12 @@ describe('loadConfig', () => {
       corsOrigins: [],
       rateLimitPerMinute: undefined,
       dataDir: 'data',
+      eventStoreSchema: undefined,
     });
+  });
+
+  it('reads EVENT_STORE_SCHEMA', () => {
+    expect(loadConfig({ EVENT_STORE_SCHEMA: 'tally_es' }).eventStoreSchema).toBe('tally_es');
   });
 
   it('treats an empty value as unset', () => {
@@ -29,6 +34,8 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'loud'],
     ['DATABASE_URL', 'mysql://localhost/x'],
     ['DATABASE_URL', 'not a url'],
+    ['EVENT_STORE_SCHEMA', 'Tally'],
+    ['EVENT_STORE_SCHEMA', 'tally; DROP TABLE events'],
   ])('refuses %s=%s with one line naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(

@@ -13,6 +13,8 @@ export interface AppConfig {
   /** Requests per minute per client address; undefined means no rate limit. */
   rateLimitPerMinute?: number;
   dataDir: string;
+  /** PostgreSQL schema of the event store's own tables; undefined means unqualified names. */
+  eventStoreSchema?: string;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'] as const;
@@ -70,6 +72,15 @@ function logLevel(env: NodeJS.ProcessEnv): LogLevelName {
   return value as LogLevelName;
 }
 
+function schemaName(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = env[name];
+  if (!raw) return undefined;
+  if (!/^[a-z_][a-z0-9_]*$/.test(raw)) {
+    throw new ConfigError(name, 'must be a lower-case identifier ([a-z_][a-z0-9_]*)', raw);
+  }
+  return raw;
+}
+
 /** Reads and checks the environment. Empty values count as unset. @throws ConfigError */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   return {
@@ -88,5 +99,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       ? integer(env, 'RATE_LIMIT_PER_MINUTE', 0, 1, 1_000_000)
       : undefined,
     dataDir: env.DATA_DIR || 'data',
+    eventStoreSchema: schemaName(env, 'EVENT_STORE_SCHEMA'),
   };
 }

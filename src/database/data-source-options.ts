@@ -1,5 +1,5 @@
 import type { DataSourceOptions } from 'typeorm';
-import { migrations } from '../../migrations/index.js';
+import { tallyMigrations } from '../../migrations/index.js';
 import { AccountSummary } from '../accounts/account-summary/account-summary.entity.js';
 import { StatementLine } from '../accounts/statement/statement-line.entity.js';
 import { TransferSummary } from '../transfers/transfer-summary/transfer-summary.entity.js';
@@ -7,13 +7,16 @@ import { TransferSummary } from '../transfers/transfer-summary/transfer-summary.
 /** Every read entity of the app; the event store itself is plain SQL. */
 export const entities = [AccountSummary, StatementLine, TransferSummary];
 
-/** TypeORM options for the app, the TypeORM CLI (ormconfig.ts) and the tests. Never `synchronize`. */
-export function dataSourceOptions(url: string): DataSourceOptions {
+/**
+ * TypeORM options for the app, the TypeORM CLI (ormconfig.ts) and the tests. Never `synchronize`.
+ * `eventStoreSchema`: the schema the event store's tables are migrated into (EVENT_STORE_SCHEMA).
+ */
+export function dataSourceOptions(url: string, eventStoreSchema?: string): DataSourceOptions {
   return {
     type: 'postgres',
     url,
     entities,
-    migrations,
+    migrations: tallyMigrations({ schema: eventStoreSchema }),
     migrationsTransactionMode: 'each',
     synchronize: false,
     // 'error' would log every expected unique violation (a lost concurrency race) as a failure.

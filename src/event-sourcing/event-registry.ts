@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type Type } from '@nestjs/common';
 import { EventSchemaError } from './errors.js';
 
 /** A class whose instances are domain events (the @nestjs/cqrs buses route by class). */
@@ -77,6 +77,7 @@ export function eventTypeOf(eventOrClass: object | EventClass): EventTypeInfo {
 export class EventRegistry {
   private readonly classes = new Map<string, EventClass>();
   private readonly upcasters = new Map<string, Upcaster>();
+  private readonly aggregateClasses = new Map<string, Type>();
 
   /** Registers event classes by their @DomainEvent type. @throws when two classes claim one type. */
   register(classes: EventClass[]): void {
@@ -95,6 +96,28 @@ export class EventRegistry {
       if (this.upcasters.has(key)) throw new Error(`two upcasters for ${key}`);
       this.upcasters.set(key, upcaster);
     }
+  }
+
+  /**
+   * Records the aggregate classes of a bounded context (`forFeature({ aggregates })`), by class
+   * name. @throws when two different classes register under one name (two contexts' aggregates
+   * would be indistinguishable in errors, logs and {@link aggregates}).
+   */
+  registerAggregates(classes: Type[]): void {
+    for (const cls of classes) {
+      const known = this.aggregateClasses.get(cls.name);
+      if (known && known !== cls) {
+        throw new Error(
+          `two different aggregate classes are named ${cls.name}: rename one (forFeature({ aggregates }))`,
+        );
+      }
+      this.aggregateClasses.set(cls.name, cls);
+    }
+  }
+
+  /** The aggregate classes registered with `forFeature({ aggregates })`, by class name. */
+  get aggregates(): ReadonlyMap<string, Type> {
+    return this.aggregateClasses;
   }
 
   /** The class registered for a stored type name, if any. */

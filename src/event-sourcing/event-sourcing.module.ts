@@ -4,8 +4,10 @@ import {
   type InjectionToken,
   type ModuleMetadata,
   type Provider,
+  type Type,
 } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import { EventSourcedAggregate } from './aggregate.js';
 import { AggregateRepository } from './aggregate-repository.js';
 import { EventRegistry, type EventClass, type Upcaster } from './event-registry.js';
 import { EventStore } from './event-store.js';
@@ -19,10 +21,24 @@ export interface EventSourcingAsyncOptions extends Pick<ModuleMetadata, 'imports
   inject?: InjectionToken[];
 }
 
-/** What a bounded context contributes: its event classes and the upcasters of their old schemas. */
+/** What a bounded context contributes to the event-sourcing module. */
 export interface EventSourcingFeature {
+  /** Its event classes (`@DomainEvent`). */
   events: EventClass[];
+  /** Upcasters of their old stored schemas. */
   upcasters?: Upcaster[];
+  /**
+   * Its aggregate classes (subclasses of `EventSourcedAggregate`): checked here and recorded in the
+   * EventRegistry; two different classes with one name in the app stop the start.
+   */
+  aggregates?: Type<EventSourcedAggregate>[];
+  /**
+   * Its projections and sagas (`@Projection` + `@EventsHandler` classes), provided by the returned
+   * module; the processor finds them at start.
+   */
+  projections?: Type[];
+  /** Modules the projections depend on, e.g. `TypeOrmModule.forFeature([ReadEntity])`. */
+  imports?: ModuleMetadata['imports'];
 }
 
 const exported = [
@@ -61,21 +77,40 @@ export class EventSourcingModule {
     };
   }
 
-  /** Registers a bounded context's event classes and upcasters. */
+  /**
+   * Registers a bounded context's event classes, upcasters and aggregates, and provides its
+   * projections (with `imports` for their dependencies).
+   * @throws when an entry of `aggregates` is not a subclass of EventSourcedAggregate
+   */
   static forFeature(feature: EventSourcingFeature): DynamicModule {
+    const aggregates = feature.aggregates ?? [];
+    for (const aggregate of aggregates) {
+      if (
+        typeof aggregate !== 'function' ||
+        !(aggregate.prototype instanceof EventSourcedAggregate)
+      ) {
+        const name = typeof aggregate === 'function' ? (aggregate as Type).name : String(aggregate);
+        throw new Error(
+          `forFeature({ aggregates }): ${name} is not a subclass of EventSourcedAggregate`,
+        );
+      }
+    }
     const token = Symbol('EventSourcingFeature');
     return {
       module: EventSourcingModule,
+      imports: feature.imports ?? [],
       providers: [
         {
           provide: token,
           useFactory: (registry: EventRegistry) => {
             registry.register(feature.events);
             registry.addUpcasters(feature.upcasters ?? []);
+            registry.registerAggregates(aggregates);
             return feature;
           },
           inject: [EventRegistry],
         },
+        ...(feature.projections ?? []),
       ],
     };
   }

@@ -1,9 +1,11 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { v4 as uuidv4 } from 'uuid';
 import { ConcurrencyError } from './errors.js';
 import type { EventMetadata, JsonObject, StoredEvent } from './event-registry.js';
+import { EVENT_SOURCING_OPTIONS, type ResolvedEventSourcingOptions } from './options.js';
 import { PreparedStatement } from './prepared-statement.js';
+import { eventStoreTables, type EventStoreTables } from './tables.js';
 
 /**
  * What the writer believes about the stream: an exact version (the version of its last event;
@@ -56,33 +58,39 @@ const COLUMNS = `event_id AS "eventId", stream_id AS "streamId", version, global
 // One statement, one round trip: reads the stream's head through the unique index, checks the
 // expectation and inserts every event. A racing writer that inserts the same version first
 // makes this one fail on unique (stream_id, version): that is the final guard.
-const APPEND = new PreparedStatement(`
-INSERT INTO events (stream_id, version, event_id, type, schema_version, data, metadata)
+const APPEND = (t: EventStoreTables) => `
+INSERT INTO ${t.events} (stream_id, version, event_id, type, schema_version, data, metadata)
 SELECT $1, head.v + 1 + e.i, e.event_id, e.type, e.schema_version, e.data, e.metadata
-FROM (SELECT coalesce(max(version), -1) AS v FROM events WHERE stream_id = $1) AS head,
+FROM (SELECT coalesce(max(version), -1) AS v FROM ${t.events} WHERE stream_id = $1) AS head,
      jsonb_to_recordset($2::jsonb) AS e(i int, event_id uuid, type text, schema_version int, data jsonb, metadata jsonb)
 WHERE ($3::int IS NULL OR head.v = $3::int) AND (NOT $4::bool OR head.v >= 0)
 ORDER BY e.i
-RETURNING ${COLUMNS}`);
+RETURNING ${COLUMNS}`;
 
-const READ_STREAM = new PreparedStatement(`SELECT ${COLUMNS} FROM events
+const READ_STREAM = (t: EventStoreTables) => `SELECT ${COLUMNS} FROM ${t.events}
   WHERE stream_id = $1 AND version >= $2 AND version <= $3 AND ($4::timestamptz IS NULL OR recorded_at <= $4)
-  ORDER BY version`);
+  ORDER BY version`;
 
 // Gap-safe: only transactions older than every running one (pg_snapshot_xmin) are read, so an
 // event whose transaction commits late is still ahead of the reader's checkpoint when it shows.
-const READ_ALL = `SELECT ${COLUMNS}, transaction_id::text AS "transactionId" FROM events
+const READ_ALL = (
+  t: EventStoreTables,
+) => `SELECT ${COLUMNS}, transaction_id::text AS "transactionId" FROM ${t.events}
   WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
     AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
   ORDER BY transaction_id, global_position
   LIMIT $3`;
 
-const BY_POSITIONS = `SELECT ${COLUMNS}, transaction_id::text AS "transactionId" FROM events
+const BY_POSITIONS = (
+  t: EventStoreTables,
+) => `SELECT ${COLUMNS}, transaction_id::text AS "transactionId" FROM ${t.events}
   WHERE global_position = ANY($1::bigint[]) ORDER BY global_position`;
 
-const BY_EVENT_IDS = `SELECT ${COLUMNS} FROM events WHERE event_id = ANY($1::uuid[]) ORDER BY version`;
+const BY_EVENT_IDS = (t: EventStoreTables) =>
+  `SELECT ${COLUMNS} FROM ${t.events} WHERE event_id = ANY($1::uuid[]) ORDER BY version`;
 
-const LAST_VERSION_AT = `SELECT coalesce(max(version), -1) AS v FROM events WHERE stream_id = $1 AND recorded_at <= $2`;
+const LAST_VERSION_AT = (t: EventStoreTables) =>
+  `SELECT coalesce(max(version), -1) AS v FROM ${t.events} WHERE stream_id = $1 AND recorded_at <= $2`;
 
 const UNIQUE_VIOLATION = '23505';
 
@@ -96,9 +104,47 @@ type Queryable = Pick<EntityManager, 'query'>;
 export class EventStore {
   /** Global position of the last event this process appended (0 before any). */
   lastAppendedPosition = 0;
+  /** The SQL names of the event store's tables (option `schema`). */
+  readonly tables: EventStoreTables;
   private readonly appendListeners = new Set<() => void>();
+  private readonly sql: Record<
+    | 'append'
+    | 'readStream'
+    | 'readAll'
+    | 'byPositions'
+    | 'byEventIds'
+    | 'lastVersionAt'
+    | 'streamVersion'
+    | 'countAfter'
+    | 'anyStored',
+    string
+  >;
+  /** The statements of every command, run prepared (see PreparedStatement). */
+  private readonly prepared: { append: PreparedStatement; readStream: PreparedStatement };
 
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    @Optional()
+    @Inject(EVENT_SOURCING_OPTIONS)
+    options?: Pick<ResolvedEventSourcingOptions, 'schema'>,
+  ) {
+    const t = (this.tables = eventStoreTables(options?.schema));
+    this.sql = {
+      append: APPEND(t),
+      readStream: READ_STREAM(t),
+      readAll: READ_ALL(t),
+      byPositions: BY_POSITIONS(t),
+      byEventIds: BY_EVENT_IDS(t),
+      lastVersionAt: LAST_VERSION_AT(t),
+      streamVersion: `SELECT coalesce(max(version), -1) AS v FROM ${t.events} WHERE stream_id = $1`,
+      countAfter: `SELECT count(*) AS n FROM ${t.events} WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)`,
+      anyStored: `SELECT count(*) AS n FROM ${t.events} WHERE event_id = ANY($1::uuid[])`,
+    };
+    this.prepared = {
+      append: new PreparedStatement(this.sql.append),
+      readStream: new PreparedStatement(this.sql.readStream),
+    };
+  }
 
   /**
    * Appends events to a stream in one statement.
@@ -126,7 +172,7 @@ export class EventStore {
     for (let attempt = 0; ; attempt++) {
       try {
         const stored = toStored(
-          await APPEND.rows(
+          await this.prepared.append.rows(
             this.dataSource,
             [streamId, JSON.stringify(rows), exact, mustExist],
             db,
@@ -154,7 +200,7 @@ export class EventStore {
     range: StreamRange = {},
     db: Queryable = this.dataSource,
   ): Promise<StoredEvent[]> {
-    const rows = await READ_STREAM.rows(
+    const rows = await this.prepared.readStream.rows(
       this.dataSource,
       [
         streamId,
@@ -173,16 +219,13 @@ export class EventStore {
     instant: Date,
     db: Queryable = this.dataSource,
   ): Promise<number> {
-    const [row] = await db.query(LAST_VERSION_AT, [streamId, instant]);
+    const [row] = await db.query(this.sql.lastVersionAt, [streamId, instant]);
     return Number(row.v);
   }
 
   /** Version of a stream's last event, -1 when the stream does not exist. */
   async streamVersion(streamId: string, db: Queryable = this.dataSource): Promise<number> {
-    const [row] = await db.query(
-      `SELECT coalesce(max(version), -1) AS v FROM events WHERE stream_id = $1`,
-      [streamId],
-    );
+    const [row] = await db.query(this.sql.streamVersion, [streamId]);
     return Number(row.v);
   }
 
@@ -196,35 +239,29 @@ export class EventStore {
     limit: number,
     db: Queryable = this.dataSource,
   ): Promise<LogEvent[]> {
-    const rows = await db.query(READ_ALL, [after.transactionId, after.position, limit]);
+    const rows = await db.query(this.sql.readAll, [after.transactionId, after.position, limit]);
     return toStored(rows) as LogEvent[];
   }
 
   /** The events at these global positions (those that exist and are visible). */
   async readPositions(positions: number[], db: Queryable = this.dataSource): Promise<LogEvent[]> {
-    return toStored(await db.query(BY_POSITIONS, [positions])) as LogEvent[];
+    return toStored(await db.query(this.sql.byPositions, [positions])) as LogEvent[];
   }
 
   /** Committed events after a checkpoint (the lag of a reader at that checkpoint). */
   async countAfter(after: LogCheckpoint, db: Queryable = this.dataSource): Promise<number> {
-    const [row] = await db.query(
-      `SELECT count(*) AS n FROM events WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)`,
-      [after.transactionId, after.position],
-    );
+    const [row] = await db.query(this.sql.countAfter, [after.transactionId, after.position]);
     return Number(row.n);
   }
 
   private async anyStored(rows: { event_id: string }[], db: Queryable): Promise<boolean> {
-    const [row] = await db.query(
-      `SELECT count(*) AS n FROM events WHERE event_id = ANY($1::uuid[])`,
-      [rows.map((r) => r.event_id)],
-    );
+    const [row] = await db.query(this.sql.anyStored, [rows.map((r) => r.event_id)]);
     return Number(row.n) > 0;
   }
 
   /** The stored events with these ids, in stream version order. */
   async readEvents(eventIds: string[], db: Queryable = this.dataSource): Promise<StoredEvent[]> {
-    return toStored(await db.query(BY_EVENT_IDS, [eventIds]));
+    return toStored(await db.query(this.sql.byEventIds, [eventIds]));
   }
 
   private async alreadyAppended(

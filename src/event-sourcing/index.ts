@@ -57,5 +57,6 @@ export {
 } from './projection.js';
 export { ReadModelGate } from './read-model-gate.js';
 export { SnapshotStore, type Snapshot } from './snapshot-store.js';
+export { assertSchemaName, eventStoreTables, type EventStoreTables } from './tables.js';
 export { AggregateSpec, AggregateSpecOutcome } from './testing/aggregate-spec.js';
 export { ProjectionSpec } from './testing/projection-spec.js';

@@ -1,3 +1,5 @@
+import { assertSchemaName } from './tables.js';
+
 export const EVENT_SOURCING_OPTIONS = Symbol('EVENT_SOURCING_OPTIONS');
 
 /** Settings of `EventSourcingModule.forRoot()`; every field has a default. */
@@ -25,6 +27,13 @@ export interface EventSourcingOptions {
   aggregateCacheSize?: number;
   /** Retries of a command that lost an optimistic-concurrency race. */
   commandRetry?: { maxAttempts?: number; baseDelayMs?: number };
+  /**
+   * PostgreSQL schema of the event store's own tables (`events`, `projection_checkpoints`,
+   * `snapshots`, `parked_events`), a plain identifier (`/^[a-z_][a-z0-9_]*$/`). Create them there
+   * with `tallyMigrations({ schema })`. Read models and `idempotency_keys` stay in the host
+   * DataSource's schema. Default: unset, unqualified names (the connection's search_path).
+   */
+  schema?: string;
 }
 
 export interface ResolvedEventSourcingOptions {
@@ -38,9 +47,12 @@ export interface ResolvedEventSourcingOptions {
   ownWritesWaitMs: number;
   aggregateCacheSize: number;
   commandRetry: { maxAttempts: number; baseDelayMs: number };
+  schema?: string;
 }
 
+/** Fills in the defaults. @throws when `schema` is not a plain identifier */
 export function resolveOptions(options: EventSourcingOptions = {}): ResolvedEventSourcingOptions {
+  assertSchemaName(options.schema);
   return {
     snapshotEvery: options.snapshotEvery ?? 50,
     runProcessors: options.runProcessors ?? true,
@@ -55,5 +67,6 @@ export function resolveOptions(options: EventSourcingOptions = {}): ResolvedEven
       maxAttempts: options.commandRetry?.maxAttempts ?? 64,
       baseDelayMs: options.commandRetry?.baseDelayMs ?? 2,
     },
+    schema: options.schema,
   };
 }

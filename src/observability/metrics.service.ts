@@ -2,7 +2,12 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { CommandBus, type ICommand } from '@nestjs/cqrs';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { DataSource } from 'typeorm';
-import { DomainError, GlobalLogProcessor, type CommandMetadata } from '../event-sourcing/index.js';
+import {
+  DomainError,
+  EventStore,
+  GlobalLogProcessor,
+  type CommandMetadata,
+} from '../event-sourcing/index.js';
 
 type WithMetadata = { metadata?: CommandMetadata; options?: { metadata?: CommandMetadata } };
 
@@ -37,6 +42,7 @@ export class MetricsService implements OnModuleInit {
     private readonly commandBus: CommandBus,
     private readonly processor: GlobalLogProcessor,
     private readonly dataSource: DataSource,
+    private readonly store: EventStore,
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'tally_' });
     this.gauges();
@@ -69,14 +75,13 @@ export class MetricsService implements OnModuleInit {
   private gauges(): void {
     const registers = [this.registry];
     const dataSource = this.dataSource;
+    const head = `SELECT coalesce(max(global_position), 0) AS p FROM ${this.store.tables.events}`;
     new Gauge({
       name: 'tally_events_appended',
       help: 'Global position of the last event appended (events in the store)',
       registers,
       async collect() {
-        const [row] = await dataSource.query(
-          `SELECT coalesce(max(global_position), 0) AS p FROM events`,
-        );
+        const [row] = await dataSource.query(head);
         this.set(Number(row.p));
       },
     });

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AccountsModule } from '../accounts/accounts.module.js';
 import { EventSourcingModule } from '../event-sourcing/index.js';
+import { Transfer } from './domain/transfer.aggregate.js';
 import { transferEvents } from './domain/transfer.events.js';
 import { TransfersController } from './http/transfers.controller.js';
 import { RequestTransferHandler } from './request-transfer.command.js';
@@ -18,9 +19,13 @@ import { TransferSummaryProjection } from './transfer-summary/transfer-summary.p
   imports: [
     AccountsModule,
     TypeOrmModule.forFeature([TransferSummary]),
-    EventSourcingModule.forFeature({ events: transferEvents }),
+    EventSourcingModule.forFeature({
+      events: transferEvents,
+      aggregates: [Transfer],
+      projections: [TransferSaga, TransferSummaryProjection],
+    }),
   ],
-  providers: [RequestTransferHandler, TransferSaga, TransferSummaryProjection, GetTransferHandler],
+  providers: [RequestTransferHandler, GetTransferHandler],
 })
 export class TransfersModule {}
 

@@ -2,8 +2,11 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { withDatabase } from '../../src/database/database-admin.js';
 
-/** A fresh, migrated database for one test file (a copy of the run's template). */
-export async function createTestDatabase(): Promise<string> {
+/**
+ * A fresh, migrated database for one test file (a copy of the run's template); with `empty`, a
+ * database with no tables at all (for a test that runs its own migrations). Dropped after the run.
+ */
+export async function createTestDatabase({ empty = false } = {}): Promise<string> {
   const serverUrl = process.env.TALLY_TEST_SERVER_URL;
   const run = process.env.TALLY_TEST_RUN;
   if (!serverUrl || !run)
@@ -18,7 +21,7 @@ export async function createTestDatabase(): Promise<string> {
           'CREATE DATABASE ' +
             client.escapeIdentifier(name) +
             ' TEMPLATE ' +
-            client.escapeIdentifier(`${run}_template`),
+            client.escapeIdentifier(empty ? 'template0' : `${run}_template`),
         );
         break;
       } catch (error) {

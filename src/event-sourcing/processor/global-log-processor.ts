@@ -27,6 +27,7 @@ import {
   type ProjectionDefinition,
   type ProjectionStatus,
 } from './projection-runner.js';
+import { eventStoreTables } from '../tables.js';
 
 /** @nestjs/cqrs keeps this key internal; it is where `@EventsHandler(...)` stores its event classes. */
 const EVENTS_HANDLER_METADATA = '__eventsHandler__';
@@ -63,6 +64,7 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
   private readonly waiters = new Set<() => void>();
   private readonly listener: LogListener;
   private stopWatchingAppends?: () => void;
+  private readonly sql: Record<'register' | 'checkpoints' | 'parked' | 'processed', string>;
 
   constructor(
     private readonly discovery: DiscoveryService,
@@ -72,6 +74,18 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
     @Inject(EVENT_SOURCING_OPTIONS) private readonly options: ResolvedEventSourcingOptions,
   ) {
     this.listener = new LogListener(dataSource, () => this.wakeAll());
+    const t = eventStoreTables(options.schema);
+    this.sql = {
+      register: `INSERT INTO ${t.checkpoints} (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING`,
+      checkpoints: `SELECT name, transaction_id::text AS "transactionId", global_position AS "position"
+       FROM ${t.checkpoints} WHERE name = ANY($1::text[]) ORDER BY name`,
+      parked: `SELECT projection, global_position::int8 AS position, error, attempts, parked_at AS "parkedAt"
+       FROM ${t.parked} WHERE projection = ANY($1::text[]) ORDER BY global_position`,
+      processed: `SELECT EXISTS (
+         SELECT 1 FROM ${t.events} e JOIN ${t.checkpoints} c ON c.name = $1
+         WHERE e.global_position = $2 AND (e.transaction_id, e.global_position) <= (c.transaction_id, c.global_position)
+       ) AS done`,
+    };
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -87,10 +101,7 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
       this.runners.set(definition.name, runner);
     }
     const names = [...this.runners.keys()];
-    await this.dataSource.query(
-      `INSERT INTO projection_checkpoints (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING`,
-      [names],
-    );
+    await this.dataSource.query(this.sql.register, [names]);
     if (!this.options.runProcessors) return;
     for (const runner of this.runners.values()) runner.start();
     await this.listener.start();
@@ -113,14 +124,9 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
   async list(): Promise<ProjectionInfo[]> {
     const names = [...this.runners.keys()];
     const rows: { name: string; transactionId: string; position: string }[] =
-      await this.dataSource.query(
-        `SELECT name, transaction_id::text AS "transactionId", global_position AS "position"
-       FROM projection_checkpoints WHERE name = ANY($1::text[]) ORDER BY name`,
-        [names],
-      );
+      await this.dataSource.query(this.sql.checkpoints, [names]);
     const parked: (ParkedEvent & { projection: string })[] = await this.dataSource.query(
-      `SELECT projection, global_position::int8 AS position, error, attempts, parked_at AS "parkedAt"
-       FROM parked_events WHERE projection = ANY($1::text[]) ORDER BY global_position`,
+      this.sql.parked,
       [names],
     );
     return Promise.all(
@@ -198,13 +204,7 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
 
   /** Whether `projection`'s checkpoint is at or past the event at global `position`. */
   async hasProcessed(projection: string, position: number): Promise<boolean> {
-    const [row] = await this.dataSource.query(
-      `SELECT EXISTS (
-         SELECT 1 FROM events e JOIN projection_checkpoints c ON c.name = $1
-         WHERE e.global_position = $2 AND (e.transaction_id, e.global_position) <= (c.transaction_id, c.global_position)
-       ) AS done`,
-      [projection, position],
-    );
+    const [row] = await this.dataSource.query(this.sql.processed, [projection, position]);
     return row.done === true;
   }
 

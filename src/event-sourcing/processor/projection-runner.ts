@@ -5,6 +5,7 @@ import type { EventClass, EventEnvelope, EventRegistry } from '../event-registry
 import { LOG_START, type EventStore, type LogCheckpoint, type LogEvent } from '../event-store.js';
 import type { ResolvedEventSourcingOptions } from '../options.js';
 import type { ProjectionHandler, ProjectionOptions } from '../projection.js';
+import { eventStoreTables, type EventStoreTables } from '../tables.js';
 
 export type ProjectionStatus = 'running' | 'rebuilding' | 'stopped' | 'failing';
 
@@ -18,13 +19,18 @@ export interface ProjectionDefinition extends Required<ProjectionOptions> {
 const LOCK_NAMESPACE = 7_265_002;
 const TRY_LOCK = `SELECT pg_try_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext($1)) AS locked`;
 const LOCK = `SELECT pg_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext($1))`;
-const CHECKPOINT = `SELECT transaction_id::text AS "transactionId", global_position AS "position"
-  FROM projection_checkpoints WHERE name = $1`;
-const MOVE_CHECKPOINT = `UPDATE projection_checkpoints
+const CHECKPOINT = (
+  t: EventStoreTables,
+) => `SELECT transaction_id::text AS "transactionId", global_position AS "position"
+  FROM ${t.checkpoints} WHERE name = $1`;
+const MOVE_CHECKPOINT = (t: EventStoreTables) => `UPDATE ${t.checkpoints}
   SET transaction_id = $2::xid8, global_position = $3, updated_at = now() WHERE name = $1`;
-const PARK = `INSERT INTO parked_events (projection, global_position, stream_id, error, attempts)
+const PARK = (
+  t: EventStoreTables,
+) => `INSERT INTO ${t.parked} (projection, global_position, stream_id, error, attempts)
   VALUES ($1, $2, $3, $4, $5) ON CONFLICT (projection, global_position) DO UPDATE SET error = EXCLUDED.error`;
-const PARKED_STREAMS = `SELECT DISTINCT stream_id AS "streamId" FROM parked_events WHERE projection = $1`;
+const PARKED_STREAMS = (t: EventStoreTables) =>
+  `SELECT DISTINCT stream_id AS "streamId" FROM ${t.parked} WHERE projection = $1`;
 const HELD_BACK = 'held back: an earlier event of its stream is parked';
 
 /**
@@ -45,6 +51,16 @@ export class ProjectionRunner {
   private rebuilding = false;
   private wakeUp?: () => void;
   private loop?: Promise<void>;
+  private readonly sql: Record<
+    | 'checkpoint'
+    | 'moveCheckpoint'
+    | 'park'
+    | 'parkedStreams'
+    | 'parkedOfStream'
+    | 'unpark'
+    | 'unparkStream',
+    string
+  >;
 
   constructor(
     readonly definition: ProjectionDefinition,
@@ -55,6 +71,17 @@ export class ProjectionRunner {
     private readonly onAdvance: (name: string) => void,
   ) {
     this.logger = new Logger(`Projection ${definition.name}`);
+    const t = eventStoreTables(options.schema);
+    this.sql = {
+      checkpoint: CHECKPOINT(t),
+      moveCheckpoint: MOVE_CHECKPOINT(t),
+      park: PARK(t),
+      parkedStreams: PARKED_STREAMS(t),
+      parkedOfStream: `SELECT global_position AS position FROM ${t.parked}
+             WHERE projection = $1 AND stream_id = $2 ORDER BY global_position`,
+      unpark: `DELETE FROM ${t.parked} WHERE projection = $1`,
+      unparkStream: `DELETE FROM ${t.parked} WHERE projection = $1 AND stream_id = $2`,
+    };
   }
 
   get name(): string {
@@ -102,7 +129,7 @@ export class ProjectionRunner {
         for (const table of this.definition.tables) {
           await runner.manager.createQueryBuilder().delete().from(table).execute();
         }
-        await runner.query(`DELETE FROM parked_events WHERE projection = $1`, [this.name]);
+        await runner.query(this.sql.unpark, [this.name]);
         let checkpoint = LOG_START;
         for (;;) {
           const events = await this.store.readAll(
@@ -115,7 +142,7 @@ export class ProjectionRunner {
           const last = events[events.length - 1];
           checkpoint = { transactionId: last.transactionId, position: last.position };
         }
-        await runner.query(MOVE_CHECKPOINT, [
+        await runner.query(this.sql.moveCheckpoint, [
           this.name,
           checkpoint.transactionId,
           checkpoint.position,
@@ -134,7 +161,7 @@ export class ProjectionRunner {
    * behind them); a stream whose events all apply leaves the parked list and flows again.
    */
   async retryParked(): Promise<{ retried: number; failed: number }> {
-    const streams: { streamId: string }[] = await this.dataSource.query(PARKED_STREAMS, [
+    const streams: { streamId: string }[] = await this.dataSource.query(this.sql.parkedStreams, [
       this.name,
     ]);
     let retried = 0;
@@ -144,21 +171,17 @@ export class ProjectionRunner {
       try {
         await this.inTransaction(async (runner) => {
           await runner.query(LOCK, [this.name]);
-          const rows: { position: string }[] = await runner.query(
-            `SELECT global_position AS position FROM parked_events
-             WHERE projection = $1 AND stream_id = $2 ORDER BY global_position`,
-            [this.name, streamId],
-          );
+          const rows: { position: string }[] = await runner.query(this.sql.parkedOfStream, [
+            this.name,
+            streamId,
+          ]);
           count = rows.length;
           const events = await this.store.readPositions(
             rows.map((r) => Number(r.position)),
             runner.manager,
           );
           await this.applyAll(events, runner.manager);
-          await runner.query(`DELETE FROM parked_events WHERE projection = $1 AND stream_id = $2`, [
-            this.name,
-            streamId,
-          ]);
+          await runner.query(this.sql.unparkStream, [this.name, streamId]);
         });
         retried += count;
       } catch (error) {
@@ -252,19 +275,19 @@ export class ProjectionRunner {
     return this.inTransaction(async (runner) => {
       const [{ locked }] = await runner.query(TRY_LOCK, [this.name]);
       if (!locked) return 0;
-      const [row] = await runner.query(CHECKPOINT, [this.name]);
+      const [row] = await runner.query(this.sql.checkpoint, [this.name]);
       const events = await this.store.readAll(toCheckpoint(row), limit, runner.manager);
       if (events.length === 0) return 0;
       await work(events, runner);
       const last = events[events.length - 1];
-      await runner.query(MOVE_CHECKPOINT, [this.name, last.transactionId, last.position]);
+      await runner.query(this.sql.moveCheckpoint, [this.name, last.transactionId, last.position]);
       return events.length;
     });
   }
 
   /** Streams with a parked event: their later events wait behind it, in order. */
   private async heldStreams(runner: QueryRunner): Promise<Set<string>> {
-    const rows: { streamId: string }[] = await runner.query(PARKED_STREAMS, [this.name]);
+    const rows: { streamId: string }[] = await runner.query(this.sql.parkedStreams, [this.name]);
     return new Set(rows.map((r) => r.streamId));
   }
 
@@ -274,7 +297,7 @@ export class ProjectionRunner {
     error: string,
     attempts: number,
   ): Promise<void> {
-    await runner.query(PARK, [this.name, event.position, event.streamId, error, attempts]);
+    await runner.query(this.sql.park, [this.name, event.position, event.streamId, error, attempts]);
   }
 
   /** A batch in a savepoint; if it fails, event by event, parking each one that fails. */
