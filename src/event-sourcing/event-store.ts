@@ -168,7 +168,9 @@ export class EventStore {
     }));
     const exact = expected === 'no_stream' ? -1 : typeof expected === 'number' ? expected : null;
     const mustExist = expected === 'stream_exists';
-    const retriesOnRace = exact === null ? 100 : 0;
+    // Writers that do not name a version retry until they get one: each race has a winner, so
+    // the bound only stops a livelock; the back-off spreads the writers out.
+    const retriesOnRace = exact === null ? 1000 : 0;
     for (let attempt = 0; ; attempt++) {
       try {
         const stored = toStored(
@@ -184,7 +186,9 @@ export class EventStore {
         if (attempt < retriesOnRace && !(await this.anyStored(rows, db))) {
           // Another writer took the next version: read the new head and try again.
           if (attempt > 2)
-            await new Promise((resolve) => setTimeout(resolve, Math.random() * attempt));
+            await new Promise((resolve) =>
+              setTimeout(resolve, Math.random() * Math.min(attempt, 20)),
+            );
           continue;
         }
       }
