@@ -36,7 +36,7 @@ export interface CommandResult {
 export class AggregateRepository {
   private readonly logger = new Logger('AggregateRepository');
   private readonly snapshotWrites = new Set<Promise<void>>();
-  /** Latest state of recently saved aggregates, least recently used first (see {@link execute}). */
+  /** Latest state of recently saved aggregates, least recently saved first (see {@link execute}). */
   private readonly cache = new Map<string, CachedState>();
 
   constructor(
@@ -160,6 +160,7 @@ export class AggregateRepository {
     };
     const expected: ExpectedVersion = aggregate.version;
     const before = aggregate.version;
+    const appended = pending.length; // uncommit() empties `pending` itself
     // Forgotten until the append succeeds: whatever it ends in, the cache cannot be ahead of the store.
     this.cache.delete(aggregate.id);
     const result = await this.store.append(
@@ -174,7 +175,9 @@ export class AggregateRepository {
     aggregate.uncommit();
     aggregate.version = result.version;
     aggregate.position = result.position;
-    this.remember(aggregate);
+    // Below that version, the store answered with the events of an earlier run of this command (a
+    // retry): this instance applied them twice, so its state is not the stream's and is not kept.
+    if (result.version === before + appended) this.remember(aggregate);
     this.maybeSnapshot(
       aggregate.constructor as AggregateClass<EventSourcedAggregate>,
       aggregate,

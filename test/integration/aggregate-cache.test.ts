@@ -1,4 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Account } from '../../src/accounts/domain/account.aggregate.js';
+import { AggregateRepository } from '../../src/event-sourcing/index.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { balanceOf, openAccount } from '../support/http.js';
 
@@ -59,5 +62,29 @@ describe('the aggregate cache with two app instances on one database', () => {
     expect(res.status).toBe(422);
     expect(res.body.code).toBe('ACCOUNT_CLOSED');
     expect(await balanceOf(one.http, id)).toBe(0);
+  });
+});
+
+describe('the aggregate cache when a command runs again with the same id', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t?.close());
+
+  it('does not keep the state of a retry, which applied the first run twice', async () => {
+    const id = await openAccount(t.http, { initialDeposit: 100 });
+    const repository = t.app.get(AggregateRepository);
+    const commandId = randomUUID();
+    const deposit = () =>
+      repository.execute(Account, id, (account) => account.deposit(50), {
+        metadata: { commandId, correlationId: commandId },
+      });
+    expect(await deposit()).toMatchObject({ version: 1 });
+    expect(await deposit()).toMatchObject({ version: 1 });
+    const res = await t.http.post(`/accounts/${id}/withdrawals`).send({ amount: 180 });
+    expect(res.status).toBe(422);
+    expect(res.body.code).toBe('INSUFFICIENT_FUNDS');
+    expect(await balanceOf(t.http, id)).toBe(150);
   });
 });
