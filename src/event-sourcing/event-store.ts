@@ -27,6 +27,7 @@ export interface AppendResult {
   version: number;
   /** Global position of the last event appended. */
   position: number;
+  /** The appended events as stored, in the order given (`data` and `metadata` are the objects passed in). */
   events: StoredEvent[];
 }
 
@@ -56,16 +57,18 @@ const COLUMNS = `event_id AS "eventId", stream_id AS "streamId", version, global
   type, schema_version AS "schemaVersion", data, metadata, recorded_at AS "recordedAt"`;
 
 // One statement, one round trip: reads the stream's head through the unique index, checks the
-// expectation and inserts every event. A racing writer that inserts the same version first
-// makes this one fail on unique (stream_id, version): that is the final guard.
+// expectation and inserts every event, each column passed as an array. A racing writer that
+// inserts the same version first makes this one fail on unique (stream_id, version): that is the
+// final guard. It returns only what the store assigns; the caller has the rest.
 const APPEND = (t: EventStoreTables) => `
 INSERT INTO ${t.events} (stream_id, version, event_id, type, schema_version, data, metadata)
-SELECT $1, head.v + 1 + e.i, e.event_id, e.type, e.schema_version, e.data, e.metadata
+SELECT $1, head.v + e.i, e.event_id, e.type, e.schema_version, e.data, e.metadata
 FROM (SELECT coalesce(max(version), -1) AS v FROM ${t.events} WHERE stream_id = $1) AS head,
-     jsonb_to_recordset($2::jsonb) AS e(i int, event_id uuid, type text, schema_version int, data jsonb, metadata jsonb)
-WHERE ($3::int IS NULL OR head.v = $3::int) AND (NOT $4::bool OR head.v >= 0)
+     unnest($2::uuid[], $3::text[], $4::int[], $5::jsonb[], $6::jsonb[])
+       WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, i)
+WHERE ($7::int IS NULL OR head.v = $7::int) AND (NOT $8::bool OR head.v >= 0)
 ORDER BY e.i
-RETURNING ${COLUMNS}`;
+RETURNING version, global_position AS "position", recorded_at AS "recordedAt"`;
 
 const READ_STREAM = (t: EventStoreTables) => `SELECT ${COLUMNS} FROM ${t.events}
   WHERE stream_id = $1 AND version >= $2 AND version <= $3 AND ($4::timestamptz IS NULL OR recorded_at <= $4)
@@ -95,6 +98,13 @@ const LAST_VERSION_AT = (t: EventStoreTables) =>
 const UNIQUE_VIOLATION = '23505';
 
 type Queryable = Pick<EntityManager, 'query'>;
+
+/** What an append's statement returns for each event, in the order given. */
+interface Assigned {
+  version: number;
+  position: string;
+  recordedAt: Date;
+}
 
 /**
  * The append-only `events` table: appends with optimistic concurrency, stream reads and the
@@ -158,14 +168,16 @@ export class EventStore {
     db: Queryable = this.dataSource,
   ): Promise<AppendResult> {
     if (events.length === 0) throw new Error('append needs at least one event');
-    const rows = events.map((e, i) => ({
-      i,
-      event_id: e.eventId ?? uuidv4(),
-      type: e.type,
-      schema_version: e.schemaVersion,
-      data: e.data,
-      metadata: e.metadata ?? {},
-    }));
+    const eventIds = events.map((e) => e.eventId ?? uuidv4());
+    const metadata = events.map((e) => e.metadata ?? {});
+    const values = [
+      streamId,
+      eventIds,
+      events.map((e) => e.type),
+      events.map((e) => e.schemaVersion),
+      events.map((e) => e.data),
+      metadata,
+    ];
     const exact = expected === 'no_stream' ? -1 : typeof expected === 'number' ? expected : null;
     const mustExist = expected === 'stream_exists';
     // Writers that do not name a version retry until they get one: each race has a winner, so
@@ -173,17 +185,31 @@ export class EventStore {
     const retriesOnRace = exact === null ? 1000 : 0;
     for (let attempt = 0; ; attempt++) {
       try {
-        const stored = toStored(
-          await this.prepared.append.rows(
-            this.dataSource,
-            [streamId, JSON.stringify(rows), exact, mustExist],
-            db,
-          ),
+        const assigned = await this.prepared.append.rows<Assigned>(
+          this.dataSource,
+          [...values, exact, mustExist],
+          db,
         );
-        if (stored.length > 0) return this.appended(stored);
+        if (assigned.length > 0) {
+          // Event i got version head + 1 + i: version order is the order given.
+          assigned.sort((a, b) => a.version - b.version);
+          return this.appended(
+            assigned.map((row, i) => ({
+              eventId: eventIds[i],
+              streamId,
+              version: row.version,
+              position: Number(row.position),
+              type: events[i].type,
+              schemaVersion: events[i].schemaVersion,
+              data: events[i].data,
+              metadata: metadata[i],
+              recordedAt: row.recordedAt,
+            })),
+          );
+        }
       } catch (error) {
         if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
-        if (attempt < retriesOnRace && !(await this.anyStored(rows, db))) {
+        if (attempt < retriesOnRace && !(await this.anyStored(eventIds, db))) {
           // Another writer took the next version: read the new head and try again.
           if (attempt > 2)
             await new Promise((resolve) =>
@@ -192,7 +218,7 @@ export class EventStore {
           continue;
         }
       }
-      const already = await this.alreadyAppended(streamId, rows, db);
+      const already = await this.alreadyAppended(streamId, eventIds, db);
       if (already) return this.appended(already);
       throw new ConcurrencyError(streamId, expected, await this.streamVersion(streamId, db));
     }
@@ -258,8 +284,8 @@ export class EventStore {
     return Number(row.n);
   }
 
-  private async anyStored(rows: { event_id: string }[], db: Queryable): Promise<boolean> {
-    const [row] = await db.query(this.sql.anyStored, [rows.map((r) => r.event_id)]);
+  private async anyStored(eventIds: string[], db: Queryable): Promise<boolean> {
+    const [row] = await db.query(this.sql.anyStored, [eventIds]);
     return Number(row.n) > 0;
   }
 
@@ -270,15 +296,12 @@ export class EventStore {
 
   private async alreadyAppended(
     streamId: string,
-    rows: { event_id: string }[],
+    eventIds: string[],
     db: Queryable,
   ): Promise<StoredEvent[] | undefined> {
-    const stored = await this.readEvents(
-      rows.map((r) => r.event_id),
-      db,
-    );
+    const stored = await this.readEvents(eventIds, db);
     const sameStream = stored.every((e) => e.streamId === streamId);
-    return stored.length === rows.length && sameStream ? stored : undefined;
+    return stored.length === eventIds.length && sameStream ? stored : undefined;
   }
 
   /** Calls `listener` after each append of this process; returns the unsubscribe function. */

@@ -52,6 +52,8 @@ describe('EventStore', () => {
       ]);
       expect(read[0].metadata).toEqual({ correlationId: 'c-1' });
       expect(read[0].recordedAt).toBeInstanceOf(Date);
+      // The append answers with the events as stored, in the order given.
+      expect([...first.events, ...second.events]).toEqual(read);
     });
 
     it('reads a version range', async () => {
