@@ -12,8 +12,8 @@ import { interleave, median, parallel, since } from '../lib/stats.js';
 
 const REBUILD_TIMEOUT_MS = 30 * 60_000;
 const MIN_EVENTS_PER_SECOND = 20_000;
-/** The processor's default batch size: the raw read uses the same. */
-const BATCH = 500;
+/** The page a rebuild reads (ProjectionRunner's REBUILD_PAGE_SIZE): the raw read uses the same. */
+const BATCH = 2_000;
 
 // The same columns and order as the processor's read, without the snapshot fence.
 const KEYSET = `SELECT event_id AS "eventId", stream_id AS "streamId", version, global_position AS "position",

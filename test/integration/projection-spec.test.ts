@@ -72,6 +72,23 @@ describe('the account read models, as projection specs', () => {
       });
   });
 
+  it('adds no statement line for events it has applied already (a replay)', async () => {
+    const events = [new AccountOpened(id, 'o', 'USD', 10), new MoneyDeposited(id, 5)];
+    await ProjectionSpec.for(dataSource, new StatementProjection())
+      .given(id, ...events)
+      .given(id, ...events) // versions 0 and 1 again
+      .then(async (manager) => {
+        const lines = await manager.find(StatementLine, {
+          where: { accountId: id },
+          order: { version: 'ASC' },
+        });
+        expect(lines.map((l) => [l.version, l.balanceAfter])).toEqual([
+          [0, 10],
+          [1, 15],
+        ]);
+      });
+  });
+
   it('leaves the tables as they were', async () => {
     expect(await dataSource.getRepository(AccountSummary).countBy({ accountId: id })).toBe(0);
   });

@@ -12,13 +12,21 @@ export const ACCOUNT_STATEMENT = 'account-statement';
 
 type MoneyEvent = AccountOpened | MoneyDeposited | MoneyWithdrawn;
 
-const LAST_BALANCES = `SELECT DISTINCT ON (account_id) account_id AS "accountId", balance_after AS "balanceAfter"
-  FROM statement_lines WHERE account_id = ANY($1::uuid[]) ORDER BY account_id, version DESC`;
+// One statement per batch, each column an array.
+const INSERT_LINES = `INSERT INTO statement_lines
+  (account_id, version, type, amount, balance_after, occurred_at, transfer_id)
+  SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[], $7::uuid[])`;
+
+// The last line of each account: one probe of the primary key per account, however long its statement.
+const LAST_LINES = `SELECT a.id AS "accountId", l.version, l.balance_after AS "balanceAfter"
+  FROM unnest($1::uuid[]) AS a(id)
+  CROSS JOIN LATERAL (SELECT version, balance_after FROM statement_lines
+    WHERE account_id = a.id ORDER BY version DESC LIMIT 1) AS l`;
 
 /**
  * Keeps {@link StatementLine}: the opening deposit (if above 0), then every deposit and
- * withdrawal with the running balance. A batch becomes one multi-row insert; a line already
- * there (a replay) is left as it is.
+ * withdrawal with the running balance. A batch becomes one insert; an event at or below the
+ * account's last line (a replay) adds nothing.
  */
 @Projection({ name: ACCOUNT_STATEMENT, tables: [StatementLine] })
 @EventsHandler(AccountOpened, MoneyDeposited, MoneyWithdrawn)
@@ -32,36 +40,44 @@ export class StatementProjection implements ProjectionHandler<MoneyEvent> {
     { manager }: Pick<ProjectionContext, 'manager'>,
   ) {
     const ids = [...new Set(envelopes.map((e) => e.event.accountId))];
-    const last: { accountId: string; balanceAfter: string }[] = await manager.query(LAST_BALANCES, [
-      ids,
-    ]);
+    const last: { accountId: string; version: number; balanceAfter: string }[] =
+      await manager.query(LAST_LINES, [ids]);
     const balances = new Map(last.map((r) => [r.accountId, Number(r.balanceAfter)]));
-    const lines: StatementLine[] = [];
+    const lastVersions = new Map(last.map((r) => [r.accountId, r.version]));
+    const lines: Record<keyof StatementLine, unknown[]> = {
+      accountId: [],
+      version: [],
+      type: [],
+      amount: [],
+      balanceAfter: [],
+      occurredAt: [],
+      transferId: [],
+    };
     for (const { event, version, recordedAt } of envelopes) {
+      // At or below the account's last line: applied already (a replay), nothing to add.
+      if (version <= (lastVersions.get(event.accountId) ?? -1)) continue;
       const amount = event instanceof AccountOpened ? event.initialDeposit : event.amount;
       if (amount === 0) continue;
       const debit = event instanceof MoneyWithdrawn;
       const balanceAfter = (balances.get(event.accountId) ?? 0) + (debit ? -amount : amount);
       balances.set(event.accountId, balanceAfter);
-      lines.push(
-        Object.assign(new StatementLine(), {
-          accountId: event.accountId,
-          version,
-          type: debit ? 'debit' : 'credit',
-          amount,
-          balanceAfter,
-          occurredAt: recordedAt,
-          transferId: event instanceof AccountOpened ? null : (event.transferId ?? null),
-        }),
-      );
+      lines.accountId.push(event.accountId);
+      lines.version.push(version);
+      lines.type.push(debit ? 'debit' : 'credit');
+      lines.amount.push(amount);
+      lines.balanceAfter.push(balanceAfter);
+      lines.occurredAt.push(recordedAt);
+      lines.transferId.push(event instanceof AccountOpened ? null : (event.transferId ?? null));
     }
-    if (lines.length === 0) return;
-    await manager
-      .createQueryBuilder()
-      .insert()
-      .into(StatementLine)
-      .values(lines)
-      .orIgnore()
-      .execute();
+    if (lines.accountId.length === 0) return;
+    await manager.query(INSERT_LINES, [
+      lines.accountId,
+      lines.version,
+      lines.type,
+      lines.amount,
+      lines.balanceAfter,
+      lines.occurredAt,
+      lines.transferId,
+    ]);
   }
 }

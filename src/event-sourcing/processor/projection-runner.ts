@@ -31,6 +31,8 @@ const PARK = (
   VALUES ($1, $2, $3, $4, $5) ON CONFLICT (projection, global_position) DO UPDATE SET error = EXCLUDED.error`;
 const PARKED_STREAMS = (t: EventStoreTables) =>
   `SELECT DISTINCT stream_id AS "streamId" FROM ${t.parked} WHERE projection = $1`;
+/** Events a rebuild reads and applies at once (or `batchSize`, if larger). */
+const REBUILD_PAGE_SIZE = 2_000;
 const HELD_BACK = 'held back: an earlier event of its stream is parked';
 
 /**
@@ -130,13 +132,10 @@ export class ProjectionRunner {
           await runner.manager.createQueryBuilder().delete().from(table).execute();
         }
         await runner.query(this.sql.unpark, [this.name]);
+        const pageSize = Math.max(this.options.batchSize, REBUILD_PAGE_SIZE);
         let checkpoint = LOG_START;
         for (;;) {
-          const events = await this.store.readAll(
-            checkpoint,
-            this.options.batchSize,
-            runner.manager,
-          );
+          const events = await this.store.readAll(checkpoint, pageSize, runner.manager);
           if (events.length === 0) break;
           await this.applyWithSavepoints(events, runner);
           const last = events[events.length - 1];
