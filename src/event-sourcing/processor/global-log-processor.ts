@@ -21,6 +21,7 @@ import {
   type ProjectionOptions,
 } from '../projection.js';
 import { LogListener } from './log-listener.js';
+import { SharedLogReader } from './shared-log-reader.js';
 import {
   ProjectionRunner,
   toCheckpoint,
@@ -63,6 +64,7 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
   private readonly runners = new Map<string, ProjectionRunner>();
   private readonly waiters = new Set<() => void>();
   private readonly listener: LogListener;
+  private readonly reader: SharedLogReader;
   private stopWatchingAppends?: () => void;
   private readonly sql: Record<'register' | 'checkpoints' | 'parked' | 'processed', string>;
 
@@ -74,6 +76,7 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
     @Inject(EVENT_SOURCING_OPTIONS) private readonly options: ResolvedEventSourcingOptions,
   ) {
     this.listener = new LogListener(dataSource, () => this.wakeAll());
+    this.reader = new SharedLogReader(store);
     const t = eventStoreTables(options.schema);
     this.sql = {
       register: `INSERT INTO ${t.checkpoints} (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING`,
@@ -94,6 +97,7 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
         definition,
         this.dataSource,
         this.store,
+        this.reader,
         this.registry,
         this.options,
         () => this.advanced(),

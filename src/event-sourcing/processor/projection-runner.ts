@@ -6,6 +6,7 @@ import { LOG_START, type EventStore, type LogCheckpoint, type LogEvent } from '.
 import type { ResolvedEventSourcingOptions } from '../options.js';
 import type { ProjectionHandler, ProjectionOptions } from '../projection.js';
 import { eventStoreTables, type EventStoreTables } from '../tables.js';
+import type { SharedLogReader } from './shared-log-reader.js';
 
 export type ProjectionStatus = 'running' | 'rebuilding' | 'stopped' | 'failing';
 
@@ -17,11 +18,19 @@ export interface ProjectionDefinition extends Required<ProjectionOptions> {
 // Advisory locks do not give the transaction an id, so a processor waiting on its handlers does
 // not hold back the pg_snapshot_xmin fence of the others. The first key namespaces ours.
 const LOCK_NAMESPACE = 7_265_002;
-const TRY_LOCK = `SELECT pg_try_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext($1)) AS locked`;
-const LOCK = `SELECT pg_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext($1))`;
+// Every transaction of a runner starts with one of these. Its commit need not wait for the WAL
+// flush (synchronous_commit off): a batch lost in a crash is lost with its checkpoint, and is read
+// again. Commits stop queueing behind the writers' flushes.
+const TRY_LOCK = `SELECT set_config('synchronous_commit', 'off', true),
+  pg_try_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext($1)) AS locked`;
+const LOCK = `SELECT set_config('synchronous_commit', 'off', true),
+  pg_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext($1))`;
+// Read after the lock is taken, in a statement of its own (its snapshot must postdate the lock):
+// the checkpoint, and the streams held back behind a parked event.
 const CHECKPOINT = (
   t: EventStoreTables,
-) => `SELECT transaction_id::text AS "transactionId", global_position AS "position"
+) => `SELECT transaction_id::text AS "transactionId", global_position AS "position",
+    ARRAY(SELECT DISTINCT stream_id FROM ${t.parked} WHERE projection = $1) AS held
   FROM ${t.checkpoints} WHERE name = $1`;
 const MOVE_CHECKPOINT = (t: EventStoreTables) => `UPDATE ${t.checkpoints}
   SET transaction_id = $2::xid8, global_position = $3, updated_at = now() WHERE name = $1`;
@@ -38,7 +47,8 @@ const HELD_BACK = 'held back: an earlier event of its stream is parked';
 /**
  * Feeds one projection from the global log. Each batch is one transaction: take the projection's
  * advisory lock (skip if another process holds it), read the events after the checkpoint behind
- * the `pg_snapshot_xmin` fence, await every handler, move the checkpoint, commit.
+ * the `pg_snapshot_xmin` fence (through the process's {@link SharedLogReader}), await every
+ * handler, move the checkpoint, commit.
  *
  * A failing batch is retried with back-off, then event by event; an event that keeps failing (or
  * cannot be read) is parked for this projection only, or stops it (`onPoison`).
@@ -50,6 +60,8 @@ export class ProjectionRunner {
   private readonly byType = new Map<string, ProjectionHandler[]>();
   private stopping = false;
   private pending = false;
+  /** The last batch came from a shared read, which may be behind the log. */
+  private mayHaveMore = false;
   private rebuilding = false;
   private wakeUp?: () => void;
   private loop?: Promise<void>;
@@ -68,6 +80,7 @@ export class ProjectionRunner {
     readonly definition: ProjectionDefinition,
     private readonly dataSource: DataSource,
     private readonly store: EventStore,
+    private readonly reader: SharedLogReader,
     private readonly registry: EventRegistry,
     private readonly options: ResolvedEventSourcingOptions,
     private readonly onAdvance: (name: string) => void,
@@ -230,7 +243,8 @@ export class ProjectionRunner {
         await this.idle(Math.min(30_000, 50 * 2 ** Math.max(failures, 1)));
         continue;
       }
-      if (applied < limit) await this.idle(this.options.pollIntervalMs);
+      // A batch taken from another runner's read may not reach the end of the log: ask again.
+      if (applied < limit && !this.mayHaveMore) await this.idle(this.options.pollIntervalMs);
     }
     if (this.stopping && this.status === 'failing') this.status = 'stopped';
   }
@@ -238,8 +252,8 @@ export class ProjectionRunner {
   /** Applies the next batch; returns how many events it read (0 when idle or locked elsewhere). */
   async processBatch(limit = this.options.batchSize): Promise<number> {
     this.pending = false;
-    const applied = await this.withCheckpoint(limit, async (events, runner) => {
-      const held = await this.heldStreams(runner);
+    this.mayHaveMore = false;
+    const applied = await this.withCheckpoint(limit, async (events, runner, held) => {
       for (const event of events) {
         if (held.has(event.streamId)) await this.park(runner, event, HELD_BACK, 0);
       }
@@ -269,15 +283,16 @@ export class ProjectionRunner {
    */
   private async withCheckpoint(
     limit: number,
-    work: (events: LogEvent[], runner: QueryRunner) => Promise<void>,
+    work: (events: LogEvent[], runner: QueryRunner, held: Set<string>) => Promise<void>,
   ): Promise<number> {
     return this.inTransaction(async (runner) => {
       const [{ locked }] = await runner.query(TRY_LOCK, [this.name]);
       if (!locked) return 0;
       const [row] = await runner.query(this.sql.checkpoint, [this.name]);
-      const events = await this.store.readAll(toCheckpoint(row), limit, runner.manager);
+      const { events, shared } = await this.reader.read(toCheckpoint(row), limit, runner.manager);
+      this.mayHaveMore = shared;
       if (events.length === 0) return 0;
-      await work(events, runner);
+      await work(events, runner, new Set(row.held as string[]));
       const last = events[events.length - 1];
       await runner.query(this.sql.moveCheckpoint, [this.name, last.transactionId, last.position]);
       return events.length;
@@ -334,9 +349,6 @@ export class ProjectionRunner {
     await runner.connect();
     try {
       await runner.startTransaction();
-      // Safe without waiting for the WAL flush: a batch lost in a crash is lost with its
-      // checkpoint, and is read again. Commits stop queueing behind the writers' flushes.
-      await runner.query('SET LOCAL synchronous_commit = off');
       const result = await work(runner);
       await runner.commitTransaction();
       return result;
