@@ -56,6 +56,23 @@ describe('EventStore', () => {
       expect([...first.events, ...second.events]).toEqual(read);
     });
 
+    it('stores data and metadata exactly, whatever characters their strings hold', async () => {
+      const stream = uuidv4();
+      const tricky = 'quote " backslash \\ \\" brace {} comma , newline \n tab \t NULL é 漢 🙂';
+      const data = { s: tricky, nested: { list: [tricky, 1.5, null, true, { '': 'empty key' }] } };
+      const metadata = { correlationId: '{"a":1}', causationId: 'back\\slash' };
+      const events = [
+        { type: 'Happened', schemaVersion: 1, data, metadata },
+        { type: 'Happened', schemaVersion: 1, data: {}, metadata: {} },
+      ];
+      await store.append(stream, events, 'no_stream');
+      const read = await store.readStream(stream);
+      expect(read.map((e) => [e.data, e.metadata])).toEqual([
+        [data, metadata],
+        [{}, {}],
+      ]);
+    });
+
     it('reads a version range', async () => {
       const stream = uuidv4();
       await store.append(stream, [event(0), event(1), event(2), event(3)], 'no_stream');
