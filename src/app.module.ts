@@ -24,6 +24,7 @@ export type AppModuleConfig = Pick<AppConfig, 'snapshotEvery'> &
       | 'corsOrigins'
       | 'rateLimitPerMinute'
       | 'eventStoreSchema'
+      | 'runProcessors'
     >
   > & {
     databaseUrl: string;
@@ -51,6 +52,7 @@ export class AppModule {
         EventSourcingModule.forRoot({
           snapshotEvery: config.snapshotEvery,
           schema: config.eventStoreSchema,
+          runProcessors: config.runProcessors,
           ...config.eventSourcing,
         }),
         AccountsHttpModule,

@@ -20,7 +20,13 @@ async function main(args: string[]): Promise<number> {
   if (!config.databaseUrl)
     throw new ConfigError('DATABASE_URL', 'must be set for this command', '');
   const app = await NestFactory.createApplicationContext(
-    AppModule.forRoot({ ...config, databaseUrl: config.databaseUrl, logLevel: 'warn' }),
+    // Its processors run whatever RUN_PROCESSORS says: `rebuild` waits for them to catch up.
+    AppModule.forRoot({
+      ...config,
+      databaseUrl: config.databaseUrl,
+      logLevel: 'warn',
+      runProcessors: true,
+    }),
     { abortOnError: false, logger: ['error', 'warn'] },
   );
   try {

@@ -13,6 +13,7 @@ describe('loadConfig', () => {
       idempotencyTtlHours: 24,
       corsOrigins: [],
       rateLimitPerMinute: undefined,
+      runProcessors: true,
       dataDir: 'data',
       eventStoreSchema: undefined,
     });
@@ -20,6 +21,12 @@ describe('loadConfig', () => {
 
   it('reads EVENT_STORE_SCHEMA', () => {
     expect(loadConfig({ EVENT_STORE_SCHEMA: 'tally_es' }).eventStoreSchema).toBe('tally_es');
+  });
+
+  it('reads RUN_PROCESSORS, true unless set to false', () => {
+    expect(loadConfig({}).runProcessors).toBe(true);
+    expect(loadConfig({ RUN_PROCESSORS: 'false' }).runProcessors).toBe(false);
+    expect(loadConfig({ RUN_PROCESSORS: 'true' }).runProcessors).toBe(true);
   });
 
   it('treats an empty value as unset', () => {
@@ -36,6 +43,7 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'not a url'],
     ['EVENT_STORE_SCHEMA', 'Tally'],
     ['EVENT_STORE_SCHEMA', 'tally; DROP TABLE events'],
+    ['RUN_PROCESSORS', 'no'],
   ])('refuses %s=%s with one line naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(

@@ -15,6 +15,8 @@ export interface AppConfig {
   dataDir: string;
   /** PostgreSQL schema of the event store's own tables; undefined means unqualified names. */
   eventStoreSchema?: string;
+  /** Run the projections and the saga in this process (false: it serves commands and reads only). */
+  runProcessors: boolean;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'] as const;
@@ -72,6 +74,13 @@ function logLevel(env: NodeJS.ProcessEnv): LogLevelName {
   return value as LogLevelName;
 }
 
+function boolean(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (!raw) return fallback;
+  if (raw !== 'true' && raw !== 'false') throw new ConfigError(name, 'must be true or false', raw);
+  return raw === 'true';
+}
+
 function schemaName(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const raw = env[name];
   if (!raw) return undefined;
@@ -100,5 +109,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       : undefined,
     dataDir: env.DATA_DIR || 'data',
     eventStoreSchema: schemaName(env, 'EVENT_STORE_SCHEMA'),
+    runProcessors: boolean(env, 'RUN_PROCESSORS', true),
   };
 }
