@@ -55,14 +55,24 @@ describe('SharedLogReader', () => {
     expect(reads).toHaveLength(1);
   });
 
-  it('reads again for a runner behind every page, or when no page can fill its batch', async () => {
+  it('reads again for a runner behind every page', async () => {
     const { reads, reader, log } = fakeLog(10);
-    await reader.read(at(log[2]), 4, db); // a full page: events 3..6
-    expect((await reader.read(START, 4, db)).events).toEqual(log.slice(0, 4)); // behind it
-    expect((await reader.read(at(log[1]), 4, db)).events).toEqual(log.slice(2, 6)); // 2 left in 0..3
-    expect(reads).toEqual([at(log[2]), START, at(log[1])]);
-    // Pages are kept: a runner inside an older one is still served from it.
-    expect(await reader.read(at(log[3]), 3, db)).toEqual({ events: log.slice(4, 7), shared: true });
+    await reader.read(at(log[2]), 4, db); // events 3..6
+    expect(await reader.read(START, 4, db)).toEqual({ events: log.slice(0, 4), shared: false });
+    expect(reads).toEqual([at(log[2]), START]);
+  });
+
+  it('serves a runner behind the others from the pages that follow on, up to its batch', async () => {
+    const { reads, reader, log } = fakeLog(10);
+    await reader.read(START, 3, db); // events 0..2
+    await reader.read(at(log[2]), 3, db); // 3..5
+    await reader.read(at(log[5]), 3, db); // 6..8
+    expect(await reader.read(at(log[0]), 7, db)).toEqual({ events: log.slice(1, 8), shared: true });
+    // A short answer is still an answer; `shared` tells the runner to ask again before idling.
+    expect(await reader.read(at(log[6]), 10, db)).toEqual({
+      events: log.slice(7, 9),
+      shared: true,
+    });
     expect(reads).toHaveLength(3);
   });
 

@@ -5,7 +5,6 @@ type Queryable = Pick<EntityManager, 'query'>;
 
 interface Page {
   after: LogCheckpoint;
-  limit: number;
   events: LogEvent[];
 }
 
@@ -13,25 +12,26 @@ interface Page {
 export interface LogRead {
   events: LogEvent[];
   /**
-   * The events came from an earlier read: the log may have more by now, so the reader should ask
+   * The events came from earlier reads: the log may have more by now, so the reader should ask
    * again before it idles.
    */
   shared: boolean;
 }
 
-/** Pages kept: enough for every runner of a process to be a page or two apart. */
-const PAGES = 8;
+/** Pages kept: enough for a slow projection to be several pages behind the fastest. */
+const PAGES = 16;
 
 /**
  * The global log as the projections of one process read it: runners at the same checkpoint (the
  * usual case, woken by the same append) share one read, so the log is read and parsed once per
  * batch instead of once per projection.
  *
- * A page read after `after` holds every event of the log after it up to its last event (the read is
- * gap-safe), so any runner whose checkpoint lies inside the page can take the events after its
- * checkpoint from it, when the page answers in full: `limit` events, or the page reached the end of
- * the log when it was read. A runner at or past the end of every page reads the log itself, on its
- * own connection (no runner ever needs a second connection), and that read becomes a page.
+ * A page read after checkpoint C holds every event of the log after C up to its last event (the
+ * read is gap-safe). So a runner whose checkpoint lies inside a kept page takes its events from
+ * it, and from the pages that follow on from there, up to its batch size: a projection slower
+ * than the others catches up in full batches from pages they read. Only a runner at or past the
+ * end of every page reads the log itself, on its own connection (no runner ever needs a second
+ * connection), and that read becomes a page.
  *
  * The stored events are shared: projections must not change an event's `data` or `metadata`.
  */
@@ -43,25 +43,41 @@ export class SharedLogReader {
 
   /** Up to `limit` events after `after`, in log order (as {@link EventStore.readAll}). */
   async read(after: LogCheckpoint, limit: number, db: Queryable): Promise<LogRead> {
-    for (const candidate of this.pages) {
-      if (compare(after, candidate.after) < 0) continue;
-      const page = await candidate.page.catch(() => undefined);
-      const events = page && serve(page, after, limit);
-      if (events) return { events, shared: true };
+    for (;;) {
+      const kept = this.pages;
+      const events = await this.fromPages(after, limit);
+      if (events.length > 0) return { events, shared: true };
+      // Another runner began a read meanwhile: it may answer this one too.
+      if (this.pages !== kept) continue;
+      const page = this.store.readAll(after, limit, db).then((read) => ({ after, events: read }));
+      this.pages = [{ after, page }, ...this.pages.slice(0, PAGES - 1)];
+      return { events: (await page).events, shared: false };
     }
-    const page = this.store.readAll(after, limit, db).then((events) => ({ after, limit, events }));
-    this.pages = [{ after, page }, ...this.pages.slice(0, PAGES - 1)];
-    return { events: (await page).events, shared: false };
   }
-}
 
-/** The events after `after` from `page`, if the page holds all of the next `limit` of them. */
-function serve(page: Page, after: LogCheckpoint, limit: number): LogEvent[] | undefined {
-  if (compare(after, page.after) < 0) return undefined;
-  const start = page.events.findIndex((event) => compare(event, after) > 0);
-  if (start === -1) return undefined;
-  const events = page.events.slice(start, start + limit);
-  return events.length === limit || page.events.length < page.limit ? events : undefined;
+  /** Events after `after` from the kept pages, following on from one page to the next. */
+  private async fromPages(after: LogCheckpoint, limit: number): Promise<LogEvent[]> {
+    const events: LogEvent[] = [];
+    for (let from = after; events.length < limit; from = events[events.length - 1]) {
+      const page = await this.pageAfter(from);
+      if (!page) break;
+      const start = page.events.findIndex((event) => compare(event, from) > 0);
+      events.push(...page.events.slice(start, start + limit - events.length));
+    }
+    return events;
+  }
+
+  /** A kept page that starts at or before `from` and holds events after it. */
+  private async pageAfter(from: LogCheckpoint): Promise<Page | undefined> {
+    for (const candidate of this.pages) {
+      if (compare(from, candidate.after) < 0) continue;
+      const page = await candidate.page.catch(() => undefined);
+      if (page?.events.length && compare(page.events[page.events.length - 1], from) > 0) {
+        return page;
+      }
+    }
+    return undefined;
+  }
 }
 
 /** Log order: (transactionId, position). Transaction ids are xid8 values in decimal. */
