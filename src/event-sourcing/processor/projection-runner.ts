@@ -18,20 +18,24 @@ export interface ProjectionDefinition extends Required<ProjectionOptions> {
 // Advisory locks do not give the transaction an id, so a processor waiting on its handlers does
 // not hold back the pg_snapshot_xmin fence of the others. The first key namespaces ours.
 const LOCK_NAMESPACE = 7_265_002;
-// Every transaction of a runner starts with one of these. Its commit need not wait for the WAL
-// flush (synchronous_commit off): a batch lost in a crash is lost with its checkpoint, and is read
+// Every transaction of a runner starts with the lock. Its commit need not wait for the WAL flush
+// (synchronous_commit off): a batch lost in a crash is lost with its checkpoint, and is read
 // again. Commits stop queueing behind the writers' flushes.
-const TRY_LOCK = `SELECT set_config('synchronous_commit', 'off', true),
-  pg_try_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext($1)) AS locked`;
 const LOCK = `SELECT set_config('synchronous_commit', 'off', true),
   pg_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext($1))`;
-// Read after the lock is taken, in a statement of its own (its snapshot must postdate the lock):
-// the checkpoint, and the streams held back behind a parked event.
-const CHECKPOINT = (
-  t: EventStoreTables,
-) => `SELECT transaction_id::text AS "transactionId", global_position AS "position",
+// A batch's first statement: try the lock, read the checkpoint and the streams held back behind a
+// parked event. Its snapshot is taken before the lock, so a batch of another process that commits
+// in between may be missed: then ADVANCE finds the checkpoint moved, and the batch rolls back.
+const BEGIN_BATCH = (t: EventStoreTables) => `SELECT set_config('synchronous_commit', 'off', true),
+    pg_try_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext($1)) AS locked,
+    transaction_id::text AS "transactionId", global_position AS "position",
     ARRAY(SELECT DISTINCT stream_id FROM ${t.parked} WHERE projection = $1) AS held
   FROM ${t.checkpoints} WHERE name = $1`;
+// Moves the checkpoint of a batch from where the batch found it ($4, $5): 0 when it moved meanwhile.
+const ADVANCE = (t: EventStoreTables) => `WITH moved AS (
+    UPDATE ${t.checkpoints} SET transaction_id = $2::xid8, global_position = $3, updated_at = now()
+    WHERE name = $1 AND transaction_id = $4::xid8 AND global_position = $5 RETURNING 1)
+  SELECT count(*)::int AS moved FROM moved`;
 const MOVE_CHECKPOINT = (t: EventStoreTables) => `UPDATE ${t.checkpoints}
   SET transaction_id = $2::xid8, global_position = $3, updated_at = now() WHERE name = $1`;
 const PARK = (
@@ -66,7 +70,8 @@ export class ProjectionRunner {
   private wakeUp?: () => void;
   private loop?: Promise<void>;
   private readonly sql: Record<
-    | 'checkpoint'
+    | 'beginBatch'
+    | 'advance'
     | 'moveCheckpoint'
     | 'park'
     | 'parkedStreams'
@@ -88,7 +93,8 @@ export class ProjectionRunner {
     this.logger = new Logger(`Projection ${definition.name}`);
     const t = eventStoreTables(options.schema);
     this.sql = {
-      checkpoint: CHECKPOINT(t),
+      beginBatch: BEGIN_BATCH(t),
+      advance: ADVANCE(t),
       moveCheckpoint: MOVE_CHECKPOINT(t),
       park: PARK(t),
       parkedStreams: PARKED_STREAMS(t),
@@ -285,17 +291,29 @@ export class ProjectionRunner {
     limit: number,
     work: (events: LogEvent[], runner: QueryRunner, held: Set<string>) => Promise<void>,
   ): Promise<number> {
-    return this.inTransaction(async (runner) => {
-      const [{ locked }] = await runner.query(TRY_LOCK, [this.name]);
-      if (!locked) return 0;
-      const [row] = await runner.query(this.sql.checkpoint, [this.name]);
-      const { events, shared } = await this.reader.read(toCheckpoint(row), limit, runner.manager);
+    const applied = this.inTransaction(async (runner) => {
+      const [row] = await runner.query(this.sql.beginBatch, [this.name]);
+      if (!row.locked) return 0;
+      const from = toCheckpoint(row);
+      const { events, shared } = await this.reader.read(from, limit, runner.manager);
       this.mayHaveMore = shared;
       if (events.length === 0) return 0;
       await work(events, runner, new Set(row.held as string[]));
       const last = events[events.length - 1];
-      await runner.query(this.sql.moveCheckpoint, [this.name, last.transactionId, last.position]);
+      const [{ moved }] = await runner.query(this.sql.advance, [
+        this.name,
+        last.transactionId,
+        last.position,
+        from.transactionId,
+        from.position,
+      ]);
+      if (moved !== 1) throw new CheckpointMoved();
       return events.length;
+    });
+    // Another process applied these events first: this batch rolled back, nothing was applied.
+    return applied.catch((error: unknown) => {
+      if (error instanceof CheckpointMoved) return 0;
+      throw error;
     });
   }
 
@@ -405,6 +423,9 @@ export class ProjectionRunner {
     });
   }
 }
+
+/** The checkpoint moved while a batch ran: another process applied its events first. */
+class CheckpointMoved extends Error {}
 
 export function toCheckpoint(row: {
   transactionId: string;

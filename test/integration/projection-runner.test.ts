@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { DataSource, type EntityManager } from 'typeorm';
+import { v4 as uuidv4 } from 'uuid';
+import { dataSourceOptions } from '../../src/database/data-source-options.js';
+import { DomainEvent, EventRegistry, EventStore } from '../../src/event-sourcing/index.js';
+import { resolveOptions } from '../../src/event-sourcing/options.js';
+import { ProjectionRunner } from '../../src/event-sourcing/processor/projection-runner.js';
+import { SharedLogReader } from '../../src/event-sourcing/processor/shared-log-reader.js';
+import { createTestDatabase } from '../support/database.js';
+
+@DomainEvent('Marked')
+class Marked {
+  constructor(readonly n: number) {}
+}
+
+// One runner driven batch by batch, its handler writing a row per event into `marks`.
+describe('ProjectionRunner', () => {
+  let url: string;
+  let dataSource: DataSource;
+  let store: EventStore;
+  let other: pg.Client;
+  let duringBatch: () => Promise<void> = async () => undefined;
+
+  const runner = () => {
+    const registry = new EventRegistry();
+    registry.register([Marked]);
+    const handler = {
+      handle: () => Promise.reject(new Error('handleBatch is used')),
+      async handleBatch(
+        envelopes: { position: number }[],
+        { manager }: { manager: EntityManager },
+      ) {
+        await manager.query(`INSERT INTO marks SELECT unnest($1::bigint[])`, [
+          envelopes.map((e) => e.position),
+        ]);
+        await duringBatch();
+      },
+    };
+    return new ProjectionRunner(
+      {
+        name: 'marks',
+        kind: 'read-model',
+        tables: [],
+        handlers: [{ instance: handler, events: [Marked] }],
+      },
+      dataSource,
+      store,
+      new SharedLogReader(store),
+      registry,
+      resolveOptions({}),
+      () => undefined,
+    );
+  };
+  const checkpoint = async () =>
+    (
+      await other.query(
+        `SELECT global_position::int AS position FROM projection_checkpoints WHERE name = 'marks'`,
+      )
+    ).rows[0].position;
+  const marks = async () =>
+    (await other.query(`SELECT position::int FROM marks ORDER BY 1`)).rows.map((r) => r.position);
+
+  beforeAll(async () => {
+    url = await createTestDatabase();
+    dataSource = await new DataSource(dataSourceOptions(url)).initialize();
+    store = new EventStore(dataSource);
+    other = new pg.Client({ connectionString: url });
+    await other.connect();
+    await other.query(`CREATE TABLE marks (position bigint PRIMARY KEY)`);
+    await other.query(`INSERT INTO projection_checkpoints (name) VALUES ('marks')`);
+  });
+  afterAll(async () => {
+    await other.end();
+    await dataSource.destroy();
+  });
+
+  it('rolls a batch back when another process moved the checkpoint meanwhile', async () => {
+    const stream = uuidv4();
+    const event = (n: number) => ({ type: 'Marked', schemaVersion: 1, data: { n } });
+    const { events } = await store.append(stream, [event(1), event(2)], 'no_stream');
+    const [first, second] = events.map((e) => e.position);
+
+    // While the batch runs, "another process" applies the first event (its rows are not needed
+    // here) and moves the checkpoint past it.
+    duringBatch = async () => {
+      const [row] = (
+        await other.query(
+          `SELECT transaction_id::text AS tx FROM events WHERE global_position = $1`,
+          [first],
+        )
+      ).rows;
+      await other.query(
+        `UPDATE projection_checkpoints SET transaction_id = $1::xid8, global_position = $2 WHERE name = 'marks'`,
+        [row.tx, first],
+      );
+    };
+    const r = runner();
+    expect(await r.processBatch()).toBe(0);
+    expect(await marks()).toEqual([]); // this batch's rows were rolled back
+    expect(await checkpoint()).toBe(first);
+
+    duringBatch = async () => undefined;
+    expect(await r.processBatch()).toBe(1); // the event after the other process's checkpoint
+    expect(await marks()).toEqual([second]);
+    expect(await checkpoint()).toBe(second);
+  });
+});
