@@ -43,12 +43,12 @@ export class SharedLogReader {
 
   /** Up to `limit` events after `after`, in log order (as {@link EventStore.readAll}). */
   async read(after: LogCheckpoint, limit: number, db: Queryable): Promise<LogRead> {
-    for (;;) {
+    for (let attempt = 1; ; attempt++) {
       const kept = this.pages;
       const events = await this.fromPages(after, limit);
       if (events.length > 0) return { events, shared: true };
-      // Another runner began a read meanwhile: it may answer this one too.
-      if (this.pages !== kept) continue;
+      // Another runner began a read meanwhile: it may answer this one too (look a few times).
+      if (this.pages !== kept && attempt < 4) continue;
       const page = this.store.readAll(after, limit, db).then((read) => ({ after, events: read }));
       this.pages = [{ after, page }, ...this.pages.slice(0, PAGES - 1)];
       return { events: (await page).events, shared: false };
