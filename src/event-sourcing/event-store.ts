@@ -169,6 +169,8 @@ export class EventStore {
   ): Promise<AppendResult> {
     if (events.length === 0) throw new Error('append needs at least one event');
     const eventIds = events.map((e) => e.eventId ?? uuidv4());
+    // Only ids the caller chose can be stored already (a retry): new random ones cannot.
+    const retried = events.some((e) => e.eventId !== undefined);
     const metadata = events.map((e) => e.metadata ?? {});
     const values = [
       streamId,
@@ -209,7 +211,7 @@ export class EventStore {
         }
       } catch (error) {
         if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
-        if (attempt < retriesOnRace && !(await this.anyStored(eventIds, db))) {
+        if (attempt < retriesOnRace && !(retried && (await this.anyStored(eventIds, db)))) {
           // Another writer took the next version: read the new head and try again.
           if (attempt > 2)
             await new Promise((resolve) =>
@@ -218,7 +220,7 @@ export class EventStore {
           continue;
         }
       }
-      const already = await this.alreadyAppended(streamId, eventIds, db);
+      const already = retried && (await this.alreadyAppended(streamId, eventIds, db));
       if (already) return this.appended(already);
       throw new ConcurrencyError(streamId, expected, await this.streamVersion(streamId, db));
     }
