@@ -20,7 +20,7 @@ async function main(args: string[]): Promise<number> {
   if (!config.databaseUrl)
     throw new ConfigError('DATABASE_URL', 'must be set for this command', '');
   const app = await NestFactory.createApplicationContext(
-    // Its processors run whatever RUN_PROCESSORS says: `rebuild` waits for them to catch up.
+    // Its processors run even with RUN_PROCESSORS=false: `rebuild` waits for them to catch up.
     AppModule.forRoot({
       ...config,
       databaseUrl: config.databaseUrl,
