@@ -11,7 +11,7 @@ import {
 import { StatementLine } from '../../src/accounts/statement/statement-line.entity.js';
 import { StatementProjection } from '../../src/accounts/statement/statement.projection.js';
 import { dataSourceOptions } from '../../src/database/data-source-options.js';
-import { ProjectionSpec } from '../../src/event-sourcing/index.js';
+import { ProjectionSpec, type EventEnvelope } from '../../src/event-sourcing/index.js';
 import { createTestDatabase } from '../support/database.js';
 
 const id = '0d1e2f30-4a5b-4c6d-8e7f-901234567890';
@@ -86,6 +86,38 @@ describe('the account read models, as projection specs', () => {
           [0, 10],
           [1, 15],
         ]);
+      });
+  });
+
+  it('adds the line of an event that reaches it after a later one of its account', async () => {
+    const projection = new StatementProjection();
+    const envelope = (version: number, event: object) =>
+      ({ version, event, recordedAt: new Date(0) }) as unknown as EventEnvelope<AccountOpened>;
+    const rolledBack = new Error('roll back');
+    await dataSource
+      .transaction(async (manager) => {
+        await projection.handleBatch(
+          [
+            envelope(0, new AccountOpened(id, 'o', 'USD', 10)),
+            envelope(2, new MoneyDeposited(id, 5)),
+          ],
+          { manager },
+        );
+        await projection.handleBatch([envelope(1, new MoneyDeposited(id, 3))], { manager });
+        await projection.handleBatch([envelope(1, new MoneyDeposited(id, 3))], { manager }); // replay
+        const lines = await manager.find(StatementLine, {
+          where: { accountId: id },
+          order: { version: 'ASC' },
+        });
+        expect(lines.map((l) => [l.version, l.amount])).toEqual([
+          [0, 10],
+          [1, 3],
+          [2, 5],
+        ]);
+        throw rolledBack;
+      })
+      .catch((error: unknown) => {
+        if (error !== rolledBack) throw error;
       });
   });
 

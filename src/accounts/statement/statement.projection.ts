@@ -23,10 +23,14 @@ const LAST_LINES = `SELECT a.id AS "accountId", l.version, l.balance_after AS "b
   CROSS JOIN LATERAL (SELECT version, balance_after FROM statement_lines
     WHERE account_id = a.id ORDER BY version DESC LIMIT 1) AS l`;
 
+// Which of these (account, version) pairs have a line already.
+const EXISTING = `SELECT account_id AS "accountId", version FROM statement_lines
+  WHERE (account_id, version) IN (SELECT * FROM unnest($1::uuid[], $2::int[]))`;
+
 /**
  * Keeps {@link StatementLine}: the opening deposit (if above 0), then every deposit and
- * withdrawal with the running balance. A batch becomes one insert; an event at or below the
- * account's last line (a replay) adds nothing.
+ * withdrawal with the running balance. A batch becomes one insert; an event that has its line
+ * already (a replay) adds nothing.
  */
 @Projection({ name: ACCOUNT_STATEMENT, tables: [StatementLine] })
 @EventsHandler(AccountOpened, MoneyDeposited, MoneyWithdrawn)
@@ -43,7 +47,11 @@ export class StatementProjection implements ProjectionHandler<MoneyEvent> {
     const last: { accountId: string; version: number; balanceAfter: string }[] =
       await manager.query(LAST_LINES, [ids]);
     const balances = new Map(last.map((r) => [r.accountId, Number(r.balanceAfter)]));
-    const lastVersions = new Map(last.map((r) => [r.accountId, r.version]));
+    const applied = await this.appliedAlready(
+      envelopes,
+      new Map(last.map((r) => [r.accountId, r.version])),
+      manager,
+    );
     const lines: Record<keyof StatementLine, unknown[]> = {
       accountId: [],
       version: [],
@@ -54,8 +62,7 @@ export class StatementProjection implements ProjectionHandler<MoneyEvent> {
       transferId: [],
     };
     for (const { event, version, recordedAt } of envelopes) {
-      // At or below the account's last line: applied already (a replay), nothing to add.
-      if (version <= (lastVersions.get(event.accountId) ?? -1)) continue;
+      if (applied.has(`${event.accountId}/${version}`)) continue; // a replay
       const amount = event instanceof AccountOpened ? event.initialDeposit : event.amount;
       if (amount === 0) continue;
       const debit = event instanceof MoneyWithdrawn;
@@ -79,5 +86,24 @@ export class StatementProjection implements ProjectionHandler<MoneyEvent> {
       lines.occurredAt,
       lines.transferId,
     ]);
+  }
+
+  /**
+   * The events of the batch that have their line already (`account/version`). Only events at or
+   * below an account's last line can (a replay; none when the batch is new), so only those are
+   * looked up.
+   */
+  private async appliedAlready(
+    envelopes: EventEnvelope<MoneyEvent>[],
+    lastVersions: Map<string, number>,
+    manager: ProjectionContext['manager'],
+  ): Promise<Set<string>> {
+    const older = envelopes.filter((e) => e.version <= (lastVersions.get(e.event.accountId) ?? -1));
+    if (older.length === 0) return new Set();
+    const rows: { accountId: string; version: number }[] = await manager.query(EXISTING, [
+      older.map((e) => e.event.accountId),
+      older.map((e) => e.version),
+    ]);
+    return new Set(rows.map((r) => `${r.accountId}/${r.version}`));
   }
 }

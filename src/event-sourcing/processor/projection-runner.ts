@@ -23,15 +23,19 @@ const LOCK_NAMESPACE = 7_265_002;
 // again. Commits stop queueing behind the writers' flushes.
 const LOCK = `SELECT set_config('synchronous_commit', 'off', true),
   pg_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext($1))`;
-// A batch's first statement: try the lock, read the checkpoint and the streams held back behind a
-// parked event. Its snapshot is taken before the lock, so a batch of another process that commits
-// in between may be missed: then ADVANCE finds the checkpoint moved, and the batch rolls back.
-const BEGIN_BATCH = (t: EventStoreTables) => `SELECT set_config('synchronous_commit', 'off', true),
-    pg_try_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext($1)) AS locked,
-    transaction_id::text AS "transactionId", global_position AS "position",
+// A batch's first statement: try the lock (and set synchronous_commit as LOCK does).
+const TRY_LOCK = `SELECT set_config('synchronous_commit', 'off', true),
+  pg_try_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext($1)) AS locked`;
+// Then, in a statement of its own (its snapshot must postdate the lock, or it could miss what the
+// lock's last holder committed: a checkpoint, parked or unparked streams): the checkpoint and the
+// streams held back behind a parked event.
+const CHECKPOINT = (
+  t: EventStoreTables,
+) => `SELECT transaction_id::text AS "transactionId", global_position AS "position",
     ARRAY(SELECT DISTINCT stream_id FROM ${t.parked} WHERE projection = $1) AS held
   FROM ${t.checkpoints} WHERE name = $1`;
-// Moves the checkpoint of a batch from where the batch found it ($4, $5): 0 when it moved meanwhile.
+// Moves the checkpoint of a batch from where the batch found it ($4, $5): 0 when it moved meanwhile
+// (only something outside the lock can do that, such as a manual reset).
 const ADVANCE = (t: EventStoreTables) => `WITH moved AS (
     UPDATE ${t.checkpoints} SET transaction_id = $2::xid8, global_position = $3, updated_at = now()
     WHERE name = $1 AND transaction_id = $4::xid8 AND global_position = $5 RETURNING 1)
@@ -70,7 +74,7 @@ export class ProjectionRunner {
   private wakeUp?: () => void;
   private loop?: Promise<void>;
   private readonly sql: Record<
-    | 'beginBatch'
+    | 'checkpoint'
     | 'advance'
     | 'moveCheckpoint'
     | 'park'
@@ -93,7 +97,7 @@ export class ProjectionRunner {
     this.logger = new Logger(`Projection ${definition.name}`);
     const t = eventStoreTables(options.schema);
     this.sql = {
-      beginBatch: BEGIN_BATCH(t),
+      checkpoint: CHECKPOINT(t),
       advance: ADVANCE(t),
       moveCheckpoint: MOVE_CHECKPOINT(t),
       park: PARK(t),
@@ -292,8 +296,9 @@ export class ProjectionRunner {
     work: (events: LogEvent[], runner: QueryRunner, held: Set<string>) => Promise<void>,
   ): Promise<number> {
     const applied = this.inTransaction(async (runner) => {
-      const [row] = await runner.query(this.sql.beginBatch, [this.name]);
-      if (!row.locked) return 0;
+      const [{ locked }] = await runner.query(TRY_LOCK, [this.name]);
+      if (!locked) return 0;
+      const [row] = await runner.query(this.sql.checkpoint, [this.name]);
       const from = toCheckpoint(row);
       const { events, shared } = await this.reader.read(from, limit, runner.manager);
       this.mayHaveMore = shared;
@@ -310,7 +315,7 @@ export class ProjectionRunner {
       if (moved !== 1) throw new CheckpointMoved();
       return events.length;
     });
-    // Another process applied these events first: this batch rolled back, nothing was applied.
+    // The checkpoint moved under the batch: it rolled back, nothing was applied.
     return applied.catch((error: unknown) => {
       if (error instanceof CheckpointMoved) return 0;
       throw error;
@@ -424,7 +429,7 @@ export class ProjectionRunner {
   }
 }
 
-/** The checkpoint moved while a batch ran: another process applied its events first. */
+/** The checkpoint moved while a batch ran (a manual reset, say): the batch must not commit. */
 class CheckpointMoved extends Error {}
 
 export function toCheckpoint(row: {

@@ -83,6 +83,17 @@ describe('SharedLogReader', () => {
     expect(reads).toHaveLength(2);
   });
 
+  it("reads itself when another runner's read does not answer within a second", async () => {
+    let calls = 0;
+    const hanging = {
+      readAll: () => (++calls === 1 ? new Promise(() => undefined) : Promise.resolve([])),
+    } as unknown as EventStore;
+    const reader = new SharedLogReader(hanging);
+    void reader.read(START, 10, db); // never answers
+    await expect(reader.read(START, 10, db)).resolves.toEqual({ events: [], shared: false });
+    expect(calls).toBe(2);
+  });
+
   it('does not reuse a failed read', async () => {
     let calls = 0;
     const failing = {

@@ -20,6 +20,8 @@ export interface LogRead {
 
 /** Pages kept: enough for a slow projection to be several pages behind the fastest. */
 const PAGES = 16;
+/** How long a runner waits for another runner's read before it reads the log itself. */
+const WAIT_FOR_READ_MS = 1_000;
 
 /**
  * The global log as the projections of one process read it: runners at the same checkpoint (the
@@ -49,7 +51,11 @@ export class SharedLogReader {
       if (events.length > 0) return { events, shared: true };
       // Another runner began a read meanwhile: it may answer this one too (look a few times).
       if (this.pages !== kept && attempt < 4) continue;
-      const page = this.store.readAll(after, limit, db).then((read) => ({ after, events: read }));
+      const page = this.store.readAll(after, limit, db).then((read) => {
+        // An empty read answers nobody: it gives its place back to the pages that may.
+        if (read.length === 0) this.pages = this.pages.filter((kept) => kept.page !== page);
+        return { after, events: read };
+      });
       this.pages = [{ after, page }, ...this.pages.slice(0, PAGES - 1)];
       return { events: (await page).events, shared: false };
     }
@@ -67,16 +73,32 @@ export class SharedLogReader {
     return events;
   }
 
-  /** A kept page that starts at or before `from` and holds events after it. */
+  /**
+   * A kept page that starts at or before `from` and holds events after it. A read still in flight
+   * is waited for at most {@link WAIT_FOR_READ_MS}: one stuck read must not stall every runner.
+   */
   private async pageAfter(from: LogCheckpoint): Promise<Page | undefined> {
     for (const candidate of this.pages) {
       if (compare(from, candidate.after) < 0) continue;
-      const page = await candidate.page.catch(() => undefined);
+      const page = await settledWithin(candidate.page, WAIT_FOR_READ_MS);
       if (page?.events.length && compare(page.events[page.events.length - 1], from) > 0) {
         return page;
       }
     }
     return undefined;
+  }
+}
+
+/** The page, or undefined if its read failed or is not done within `ms`. */
+async function settledWithin(page: Promise<Page>, ms: number): Promise<Page | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([page.catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
