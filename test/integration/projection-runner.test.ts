@@ -75,14 +75,13 @@ describe('ProjectionRunner', () => {
     await dataSource.destroy();
   });
 
-  it('rolls a batch back when another process moved the checkpoint meanwhile', async () => {
+  it('rolls a batch back when its checkpoint moved under it (a manual reset, say)', async () => {
     const stream = uuidv4();
     const event = (n: number) => ({ type: 'Marked', schemaVersion: 1, data: { n } });
     const { events } = await store.append(stream, [event(1), event(2)], 'no_stream');
     const [first, second] = events.map((e) => e.position);
 
-    // While the batch runs, "another process" applies the first event (its rows are not needed
-    // here) and moves the checkpoint past it.
+    // While the batch runs, something outside the lock moves the checkpoint past the first event.
     duringBatch = async () => {
       const [row] = (
         await other.query(

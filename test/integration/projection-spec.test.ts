@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { AccountSummary } from '../../src/accounts/account-summary/account-summary.entity.js';
 import { AccountSummaryProjection } from '../../src/accounts/account-summary/account-summary.projection.js';
 import {
@@ -16,6 +16,10 @@ import { createTestDatabase } from '../support/database.js';
 
 const id = '0d1e2f30-4a5b-4c6d-8e7f-901234567890';
 const transferId = '0d1e2f30-4a5b-4c6d-8e7f-0000000000aa';
+
+/** The statement lines of account `id`, in version order. */
+const statementOf = (manager: EntityManager) =>
+  manager.find(StatementLine, { where: { accountId: id }, order: { version: 'ASC' } });
 
 describe('the account read models, as projection specs', () => {
   let dataSource: DataSource;
@@ -53,10 +57,7 @@ describe('the account read models, as projection specs', () => {
         new MoneyWithdrawn(id, 20),
       )
       .then(async (manager) => {
-        const lines = await manager.find(StatementLine, {
-          where: { accountId: id },
-          order: { version: 'ASC' },
-        });
+        const lines = await statementOf(manager);
         expect(
           lines.map(({ version, type, amount, balanceAfter, transferId: t }) => [
             version,
@@ -78,10 +79,7 @@ describe('the account read models, as projection specs', () => {
       .given(id, ...events)
       .given(id, ...events) // versions 0 and 1 again
       .then(async (manager) => {
-        const lines = await manager.find(StatementLine, {
-          where: { accountId: id },
-          order: { version: 'ASC' },
-        });
+        const lines = await statementOf(manager);
         expect(lines.map((l) => [l.version, l.balanceAfter])).toEqual([
           [0, 10],
           [1, 15],
@@ -105,10 +103,7 @@ describe('the account read models, as projection specs', () => {
         );
         await projection.handleBatch([envelope(1, new MoneyDeposited(id, 3))], { manager });
         await projection.handleBatch([envelope(1, new MoneyDeposited(id, 3))], { manager }); // replay
-        const lines = await manager.find(StatementLine, {
-          where: { accountId: id },
-          order: { version: 'ASC' },
-        });
+        const lines = await statementOf(manager);
         expect(lines.map((l) => [l.version, l.amount])).toEqual([
           [0, 10],
           [1, 3],

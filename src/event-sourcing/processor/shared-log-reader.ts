@@ -39,7 +39,7 @@ const WAIT_FOR_READ_MS = 1_000;
  */
 export class SharedLogReader {
   /** The latest reads, newest first (some may still be in flight). */
-  private pages: { after: LogCheckpoint; page: Promise<Page> }[] = [];
+  private pages: { after: LogCheckpoint; page: Promise<Page>; settled: boolean }[] = [];
 
   constructor(private readonly store: EventStore) {}
 
@@ -53,10 +53,12 @@ export class SharedLogReader {
       if (this.pages !== kept && attempt < 4) continue;
       const page = this.store.readAll(after, limit, db).then((read) => {
         // An empty read answers nobody: it gives its place back to the pages that may.
-        if (read.length === 0) this.pages = this.pages.filter((kept) => kept.page !== page);
+        if (read.length === 0) this.pages = this.pages.filter((other) => other.page !== page);
         return { after, events: read };
       });
-      this.pages = [{ after, page }, ...this.pages.slice(0, PAGES - 1)];
+      const entry = { after, page, settled: false };
+      void page.finally(() => (entry.settled = true)).catch(() => undefined);
+      this.pages = [entry, ...this.pages.slice(0, PAGES - 1)];
       return { events: (await page).events, shared: false };
     }
   }
@@ -80,7 +82,9 @@ export class SharedLogReader {
   private async pageAfter(from: LogCheckpoint): Promise<Page | undefined> {
     for (const candidate of this.pages) {
       if (compare(from, candidate.after) < 0) continue;
-      const page = await settledWithin(candidate.page, WAIT_FOR_READ_MS);
+      const page = candidate.settled
+        ? await candidate.page.catch(() => undefined)
+        : await settledWithin(candidate.page, WAIT_FOR_READ_MS);
       if (page?.events.length && compare(page.events[page.events.length - 1], from) > 0) {
         return page;
       }
