@@ -80,7 +80,10 @@ async function main(): Promise<number> {
 
   console.log(`\n${formatTable(rows)}\n`);
   const missed = rows.filter((r) => r.met === false).map((r) => r.workload);
-  console.log(missed.length ? `targets missed: ${missed.join('; ')}` : 'every target met');
+  if (missed.length) console.log(`targets missed: ${missed.join('; ')}`);
+  if (failures.length)
+    console.log(`workloads failed: ${failures.map((f) => f.workload).join(', ')}`);
+  else if (!missed.length) console.log('every target met');
 
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
   const out =

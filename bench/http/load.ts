@@ -15,7 +15,10 @@ export class Client {
     private readonly port: number,
     sockets: number,
   ) {
-    this.agent = new Agent({ keepAlive: true, maxSockets: sockets });
+    // With a timeout set, the agent closes an idle socket a second before the server's keep-alive
+    // timeout (it reads the server's Keep-Alive header). Without one, a request could go out on a
+    // socket the server is closing just then, and fail with ECONNRESET.
+    this.agent = new Agent({ keepAlive: true, maxSockets: sockets, timeout: 60_000 });
   }
 
   post(path: string, payload: object): Promise<Response> {

@@ -21,6 +21,8 @@ describe('ProjectionRunner', () => {
   let store: EventStore;
   let other: pg.Client;
   let duringBatch: () => Promise<void> = async () => undefined;
+  /** The handler writes in a transaction of its own (nested in the batch's, as TypeORM nests them). */
+  let nested = false;
 
   const runner = () => {
     const registry = new EventRegistry();
@@ -31,9 +33,11 @@ describe('ProjectionRunner', () => {
         envelopes: { position: number }[],
         { manager }: { manager: EntityManager },
       ) {
-        await manager.query(`INSERT INTO marks SELECT unnest($1::bigint[])`, [
-          envelopes.map((e) => e.position),
-        ]);
+        const insert = (m: EntityManager) =>
+          m.query(`INSERT INTO marks SELECT unnest($1::bigint[])`, [
+            envelopes.map((e) => e.position),
+          ]);
+        await (nested ? manager.transaction(insert) : insert(manager));
         await duringBatch();
       },
     };
@@ -103,5 +107,34 @@ describe('ProjectionRunner', () => {
     expect(await r.processBatch()).toBe(1); // the event after the other process's checkpoint
     expect(await marks()).toEqual([second]);
     expect(await checkpoint()).toBe(second);
+  });
+
+  it("keeps a handler's own transaction inside the batch's: it rolls back with the batch", async () => {
+    const stream = uuidv4();
+    const event = (n: number) => ({ type: 'Marked', schemaVersion: 1, data: { n } });
+    const before = await checkpoint();
+    const { events } = await store.append(stream, [event(1)], 'no_stream');
+    const [{ position }] = events;
+    nested = true;
+    try {
+      duringBatch = async () => {
+        await other.query(
+          `UPDATE projection_checkpoints SET updated_at = now(), global_position = global_position - 1 WHERE name = 'marks'`,
+        );
+      };
+      expect(await runner().processBatch()).toBe(0);
+      expect(await marks()).not.toContain(position);
+      await other.query(
+        `UPDATE projection_checkpoints SET global_position = global_position + 1 WHERE name = 'marks'`,
+      );
+      expect(await checkpoint()).toBe(before);
+
+      duringBatch = async () => undefined;
+      expect(await runner().processBatch()).toBe(1);
+      expect(await marks()).toContain(position);
+      expect(await checkpoint()).toBe(position);
+    } finally {
+      nested = false;
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import pg from 'pg';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { EventSchemaError, isConnectionError } from '../errors.js';
 import type { EventClass, EventEnvelope, EventRegistry } from '../event-registry.js';
@@ -23,23 +24,34 @@ const LOCK_NAMESPACE = 7_265_002;
 // again. Commits stop queueing behind the writers' flushes.
 const LOCK = `SELECT set_config('synchronous_commit', 'off', true),
   pg_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext($1))`;
-// A batch's first statement: try the lock (and set synchronous_commit as LOCK does).
-const TRY_LOCK = `SELECT set_config('synchronous_commit', 'off', true),
-  pg_try_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext($1)) AS locked`;
-// Then, in a statement of its own (its snapshot must postdate the lock, or it could miss what the
-// lock's last holder committed: a checkpoint, parked or unparked streams): the checkpoint and the
-// streams held back behind a parked event.
-const CHECKPOINT = (
+// A batch opens its transaction, tries the lock (setting synchronous_commit as LOCK does) and,
+// in a statement of its own, reads the checkpoint and the streams held back behind a parked
+// event: its snapshot must postdate the lock, or it could miss what the lock's last holder
+// committed (a checkpoint, parked or unparked streams). One simple query, so one round trip: each
+// of its statements takes a snapshot of its own. Literals, since a simple query has no parameters.
+const OPEN_BATCH = (t: EventStoreTables, name: string) => `BEGIN;
+  SELECT set_config('synchronous_commit', 'off', true),
+    pg_try_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext(${pg.escapeLiteral(name)})) AS locked;
+  SELECT transaction_id::text AS "transactionId", global_position AS "position",
+    ARRAY(SELECT DISTINCT stream_id FROM ${t.parked} WHERE projection = ${pg.escapeLiteral(name)}) AS held
+  FROM ${t.checkpoints} WHERE name = ${pg.escapeLiteral(name)}`;
+// Moves the checkpoint of a batch from where the batch found it and commits, in one round trip.
+// If the checkpoint moved meanwhile (only something outside the lock can do that, such as a manual
+// reset) no row is updated and the division by zero fails the statement: PostgreSQL then skips the
+// COMMIT and the transaction is left to roll back.
+const ADVANCE_AND_COMMIT = (
   t: EventStoreTables,
-) => `SELECT transaction_id::text AS "transactionId", global_position AS "position",
-    ARRAY(SELECT DISTINCT stream_id FROM ${t.parked} WHERE projection = $1) AS held
-  FROM ${t.checkpoints} WHERE name = $1`;
-// Moves the checkpoint of a batch from where the batch found it ($4, $5): 0 when it moved meanwhile
-// (only something outside the lock can do that, such as a manual reset).
-const ADVANCE = (t: EventStoreTables) => `WITH moved AS (
-    UPDATE ${t.checkpoints} SET transaction_id = $2::xid8, global_position = $3, updated_at = now()
-    WHERE name = $1 AND transaction_id = $4::xid8 AND global_position = $5 RETURNING 1)
-  SELECT count(*)::int AS moved FROM moved`;
+  name: string,
+  from: LogCheckpoint,
+  to: LogCheckpoint,
+) => `WITH moved AS (
+    UPDATE ${t.checkpoints} SET transaction_id = ${xid8(to)}, global_position = ${position(to)},
+      updated_at = now()
+    WHERE name = ${pg.escapeLiteral(name)} AND transaction_id = ${xid8(from)}
+      AND global_position = ${position(from)} RETURNING 1)
+  SELECT 1 / count(*)::int AS moved FROM moved;
+  COMMIT`;
+const DIVISION_BY_ZERO = '22012';
 const MOVE_CHECKPOINT = (t: EventStoreTables) => `UPDATE ${t.checkpoints}
   SET transaction_id = $2::xid8, global_position = $3, updated_at = now() WHERE name = $1`;
 const PARK = (
@@ -74,8 +86,7 @@ export class ProjectionRunner {
   private wakeUp?: () => void;
   private loop?: Promise<void>;
   private readonly sql: Record<
-    | 'checkpoint'
-    | 'advance'
+    | 'openBatch'
     | 'moveCheckpoint'
     | 'park'
     | 'parkedStreams'
@@ -84,6 +95,7 @@ export class ProjectionRunner {
     | 'unparkStream',
     string
   >;
+  private readonly tables: EventStoreTables;
 
   constructor(
     readonly definition: ProjectionDefinition,
@@ -96,9 +108,9 @@ export class ProjectionRunner {
   ) {
     this.logger = new Logger(`Projection ${definition.name}`);
     const t = eventStoreTables(options.schema);
+    this.tables = t;
     this.sql = {
-      checkpoint: CHECKPOINT(t),
-      advance: ADVANCE(t),
+      openBatch: OPEN_BATCH(t, definition.name),
       moveCheckpoint: MOVE_CHECKPOINT(t),
       park: PARK(t),
       parkedStreams: PARKED_STREAMS(t),
@@ -289,37 +301,45 @@ export class ProjectionRunner {
 
   /**
    * One transaction: lock the projection (or give up if another process has it), read up to
-   * `limit` events after its checkpoint, run `work`, move the checkpoint past them, commit.
+   * `limit` events after its checkpoint, run `work`, move the checkpoint past them, commit. The
+   * transaction's opening and closing statements go in one round trip each (OPEN_BATCH,
+   * ADVANCE_AND_COMMIT): a batch is the log read, its handlers' statements and two more.
    */
   private async withCheckpoint(
     limit: number,
     work: (events: LogEvent[], runner: QueryRunner, held: Set<string>) => Promise<void>,
   ): Promise<number> {
-    const applied = this.inTransaction(async (runner) => {
-      const [{ locked }] = await runner.query(TRY_LOCK, [this.name]);
-      if (!locked) return 0;
-      const [row] = await runner.query(this.sql.checkpoint, [this.name]);
+    const runner = this.dataSource.createQueryRunner();
+    const client = (await runner.connect()) as pg.PoolClient;
+    let committed = false;
+    try {
+      const [, lock, checkpoint] = (await client.query(
+        this.sql.openBatch,
+      )) as unknown as pg.QueryResult[];
+      adoptTransaction(runner, true);
+      if (!lock.rows[0].locked) return 0;
+      const row = checkpoint.rows[0] as CheckpointRow & { held: string[] };
       const from = toCheckpoint(row);
       const { events, shared } = await this.reader.read(from, limit, runner.manager);
       this.mayHaveMore = shared;
       if (events.length === 0) return 0;
-      await work(events, runner, new Set(row.held as string[]));
-      const last = events[events.length - 1];
-      const [{ moved }] = await runner.query(this.sql.advance, [
-        this.name,
-        last.transactionId,
-        last.position,
-        from.transactionId,
-        from.position,
-      ]);
-      if (moved !== 1) throw new CheckpointMoved();
+      await work(events, runner, new Set(row.held));
+      const to = events[events.length - 1];
+      try {
+        await client.query(ADVANCE_AND_COMMIT(this.tables, this.name, from, to));
+      } catch (error) {
+        // The checkpoint moved under the batch: it rolls back, nothing was applied.
+        if ((error as { code?: string }).code === DIVISION_BY_ZERO) return 0;
+        throw error;
+      }
+      committed = true;
       return events.length;
-    });
-    // The checkpoint moved under the batch: it rolled back, nothing was applied.
-    return applied.catch((error: unknown) => {
-      if (error instanceof CheckpointMoved) return 0;
-      throw error;
-    });
+    } finally {
+      // Outside a transaction (BEGIN never ran) this is a warning, not an error.
+      if (!committed) await client.query('ROLLBACK').catch(() => undefined);
+      adoptTransaction(runner, false);
+      await runner.release();
+    }
   }
 
   /** Streams with a parked event: their later events wait behind it, in order. */
@@ -429,14 +449,36 @@ export class ProjectionRunner {
   }
 }
 
-/** The checkpoint moved while a batch ran (a manual reset, say): the batch must not commit. */
-class CheckpointMoved extends Error {}
-
-export function toCheckpoint(row: {
+interface CheckpointRow {
   transactionId: string;
   position: string | number;
-}): LogCheckpoint {
+}
+
+export function toCheckpoint(row: CheckpointRow): LogCheckpoint {
   return { transactionId: row.transactionId, position: Number(row.position) };
+}
+
+/**
+ * Tells TypeORM's query runner that a transaction we opened on its connection is active (or has
+ * ended), so that handlers' `manager` calls behave as in any transaction: `save` does not open and
+ * commit one of its own, and a nested `manager.transaction` takes a savepoint. TypeORM keeps this
+ * state in `isTransactionActive` and the protected `transactionDepth`.
+ */
+function adoptTransaction(runner: QueryRunner, active: boolean): void {
+  const state = runner as unknown as { isTransactionActive: boolean; transactionDepth: number };
+  state.isTransactionActive = active;
+  state.transactionDepth = active ? 1 : 0;
+}
+
+/** A checkpoint's transaction id as an SQL literal (it came from PostgreSQL: digits only). */
+function xid8({ transactionId }: LogCheckpoint): string {
+  if (!/^\d+$/.test(transactionId)) throw new Error(`not a transaction id: ${transactionId}`);
+  return `'${transactionId}'::xid8`;
+}
+
+function position({ position }: LogCheckpoint): string {
+  if (!Number.isSafeInteger(position)) throw new Error(`not a log position: ${position}`);
+  return String(position);
 }
 
 function messageOf(error: unknown): string {
