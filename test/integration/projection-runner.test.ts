@@ -14,6 +14,12 @@ class Marked {
   constructor(readonly n: number) {}
 }
 
+/** An event the app reads but the `marks` projection does not handle. */
+@DomainEvent('Ignored')
+class Ignored {
+  constructor(readonly n: number) {}
+}
+
 // One runner driven batch by batch, its handler writing a row per event into `marks`.
 describe('ProjectionRunner', () => {
   let url: string;
@@ -26,7 +32,7 @@ describe('ProjectionRunner', () => {
 
   const runner = () => {
     const registry = new EventRegistry();
-    registry.register([Marked]);
+    registry.register([Marked, Ignored]);
     const handler = {
       handle: () => Promise.reject(new Error('handleBatch is used')),
       async handleBatch(
@@ -136,5 +142,49 @@ describe('ProjectionRunner', () => {
     } finally {
       nested = false;
     }
+  });
+
+  describe('events no handler takes', () => {
+    const marked = { type: 'Marked', schemaVersion: 1, data: { n: 1 } };
+    const ignored = { type: 'Ignored', schemaVersion: 1, data: { n: 1 } };
+    const appendOne = async (event: typeof marked) =>
+      (await store.append(uuidv4(), [event], 'no_stream')).events[0].position;
+
+    it('moves the checkpoint past them, then applies the next handled event', async () => {
+      const r = runner();
+      const first = await appendOne(marked);
+      expect(await r.processBatch()).toBe(1);
+      const skipped = [await appendOne(ignored), await appendOne(ignored)];
+      expect(await r.processBatch()).toBe(2);
+      expect(await checkpoint()).toBe(skipped[1]);
+      const next = await appendOne(marked);
+      expect(await r.processBatch()).toBe(1);
+      expect(await checkpoint()).toBe(next);
+      const all = await marks();
+      expect(all).toContain(first);
+      expect(all).toContain(next);
+      expect(all).not.toContain(skipped[0]);
+    });
+
+    it('skips from where the checkpoint is when something else moved it', async () => {
+      const r = runner();
+      await appendOne(marked);
+      expect(await r.processBatch()).toBe(1);
+      // Another process moves the checkpoint past the next event; the runner does not know.
+      const elsewhere = await appendOne(ignored);
+      const [row] = (
+        await other.query(
+          `SELECT transaction_id::text AS tx FROM events WHERE global_position = $1`,
+          [elsewhere],
+        )
+      ).rows;
+      await other.query(
+        `UPDATE projection_checkpoints SET transaction_id = $1::xid8, global_position = $2 WHERE name = 'marks'`,
+        [row.tx, elsewhere],
+      );
+      const last = await appendOne(ignored);
+      expect(await r.processBatch()).toBe(1); // only the event after the moved checkpoint
+      expect(await checkpoint()).toBe(last);
+    });
   });
 });

@@ -52,6 +52,14 @@ const ADVANCE_AND_COMMIT = (
   SELECT 1 / count(*)::int AS moved FROM moved;
   COMMIT`;
 const DIVISION_BY_ZERO = '22012';
+// Moves the checkpoint past events none of the projection's handlers take, outside any batch
+// transaction: only if it is still where this runner last left it (autocommit; the commit need not
+// wait for the WAL flush, as a batch's does not).
+const SKIP = (t: EventStoreTables) => `WITH moved AS (
+    UPDATE ${t.checkpoints} SET transaction_id = $2::xid8, global_position = $3, updated_at = now()
+    FROM (SELECT set_config('synchronous_commit', 'off', true)) AS config
+    WHERE name = $1 AND transaction_id = $4::xid8 AND global_position = $5 RETURNING 1)
+  SELECT count(*)::int AS moved FROM moved`;
 const MOVE_CHECKPOINT = (t: EventStoreTables) => `UPDATE ${t.checkpoints}
   SET transaction_id = $2::xid8, global_position = $3, updated_at = now() WHERE name = $1`;
 const PARK = (
@@ -83,10 +91,16 @@ export class ProjectionRunner {
   /** The last batch came from a shared read, which may be behind the log. */
   private mayHaveMore = false;
   private rebuilding = false;
+  /**
+   * The checkpoint as this runner last read or moved it. Anything else may have moved it since (a
+   * runner of another process, a rebuild): it is only used where a moved checkpoint is detected.
+   */
+  private known?: LogCheckpoint;
   private wakeUp?: () => void;
   private loop?: Promise<void>;
   private readonly sql: Record<
     | 'openBatch'
+    | 'skip'
     | 'moveCheckpoint'
     | 'park'
     | 'parkedStreams'
@@ -111,6 +125,7 @@ export class ProjectionRunner {
     this.tables = t;
     this.sql = {
       openBatch: OPEN_BATCH(t, definition.name),
+      skip: SKIP(t),
       moveCheckpoint: MOVE_CHECKPOINT(t),
       park: PARK(t),
       parkedStreams: PARKED_STREAMS(t),
@@ -184,6 +199,7 @@ export class ProjectionRunner {
       });
     } finally {
       this.rebuilding = false;
+      this.known = undefined;
       if (this.running) this.status = 'running';
     }
     this.onAdvance(this.name);
@@ -266,7 +282,9 @@ export class ProjectionRunner {
         continue;
       }
       // A batch taken from another runner's read may not reach the end of the log: ask again.
-      if (applied < limit && !this.mayHaveMore) await this.idle(this.options.pollIntervalMs);
+      // A poll nobody woke it for reads the checkpoint again (see skipUnhandled).
+      if (applied < limit && !this.mayHaveMore && !(await this.idle(this.options.pollIntervalMs)))
+        this.known = undefined;
     }
     if (this.stopping && this.status === 'failing') this.status = 'stopped';
   }
@@ -275,6 +293,11 @@ export class ProjectionRunner {
   async processBatch(limit = this.options.batchSize): Promise<number> {
     this.pending = false;
     this.mayHaveMore = false;
+    const skipped = await this.skipUnhandled(limit);
+    if (skipped !== undefined) {
+      if (skipped > 0) this.onAdvance(this.name);
+      return skipped;
+    }
     const applied = await this.withCheckpoint(limit, async (events, runner, held) => {
       for (const event of events) {
         if (held.has(event.streamId)) await this.park(runner, event, HELD_BACK, 0);
@@ -286,6 +309,44 @@ export class ProjectionRunner {
     });
     if (applied > 0) this.onAdvance(this.name);
     return applied;
+  }
+
+  /**
+   * When the next events are all of types no handler of this projection takes (deposits, for the
+   * transfer projections), moves the checkpoint past them with one UPDATE: no transaction, no
+   * lock. The UPDATE starts from the checkpoint this runner last saw; if anything moved it since,
+   * it matches no row and the events go the usual way (as they do when any of them is handled or
+   * of a type no class reads). Returns how many it skipped, or undefined.
+   *
+   * Nothing after that checkpoint: 0, without a transaction. Only a checkpoint moved back (by
+   * hand) could hide events then, and a poll that no append woke reads the checkpoint again.
+   */
+  private async skipUnhandled(limit: number): Promise<number | undefined> {
+    const from = this.known;
+    if (!from || this.rebuilding) return undefined;
+    const { events, shared } = await this.reader.read(from, limit, this.dataSource.manager);
+    if (events.length === 0) {
+      this.mayHaveMore = shared;
+      return 0;
+    }
+    const unhandled = (e: LogEvent) =>
+      this.registry.classFor(e.type) !== undefined && this.handlersFor(e.type).length === 0;
+    if (!events.every(unhandled)) return undefined;
+    const to = events[events.length - 1];
+    const [{ moved }] = await this.dataSource.query(this.sql.skip, [
+      this.name,
+      to.transactionId,
+      to.position,
+      from.transactionId,
+      from.position,
+    ]);
+    if (moved !== 1) {
+      this.known = undefined;
+      return undefined;
+    }
+    this.known = { transactionId: to.transactionId, position: to.position };
+    this.mayHaveMore = shared;
+    return events.length;
   }
 
   /** Records the next event as parked (with the error) and moves the checkpoint past it. */
@@ -312,6 +373,7 @@ export class ProjectionRunner {
     const runner = this.dataSource.createQueryRunner();
     const client = (await runner.connect()) as pg.PoolClient;
     let committed = false;
+    this.known = undefined;
     try {
       const [, lock, checkpoint] = (await client.query(
         this.sql.openBatch,
@@ -322,7 +384,10 @@ export class ProjectionRunner {
       const from = toCheckpoint(row);
       const { events, shared } = await this.reader.read(from, limit, runner.manager);
       this.mayHaveMore = shared;
-      if (events.length === 0) return 0;
+      if (events.length === 0) {
+        this.known = from;
+        return 0;
+      }
       await work(events, runner, new Set(row.held));
       const to = events[events.length - 1];
       try {
@@ -333,6 +398,7 @@ export class ProjectionRunner {
         throw error;
       }
       committed = true;
+      this.known = { transactionId: to.transactionId, position: to.position };
       return events.length;
     } finally {
       // Outside a transaction (BEGIN never ran) this is a warning, not an error.
@@ -435,16 +501,17 @@ export class ProjectionRunner {
     return handlers;
   }
 
-  private idle(ms: number): Promise<void> {
-    if (this.pending || this.stopping) return Promise.resolve();
+  /** Waits `ms` or until woken; resolves true when woken (or already pending). */
+  private idle(ms: number): Promise<boolean> {
+    if (this.pending || this.stopping) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const done = () => {
+      const done = (woken: boolean) => {
         clearTimeout(timer);
         this.wakeUp = undefined;
-        resolve();
+        resolve(woken);
       };
-      const timer = setTimeout(done, ms);
-      this.wakeUp = done;
+      const timer = setTimeout(() => done(false), ms);
+      this.wakeUp = () => done(true);
     });
   }
 }
