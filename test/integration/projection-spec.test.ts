@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource, type EntityManager } from 'typeorm';
+import { v4 as uuidv4 } from 'uuid';
 import { AccountSummary } from '../../src/accounts/account-summary/account-summary.entity.js';
 import { AccountSummaryProjection } from '../../src/accounts/account-summary/account-summary.projection.js';
 import {
@@ -45,6 +46,54 @@ describe('the account read models, as projection specs', () => {
           version: 3,
           status: 'closed',
         });
+      });
+  });
+
+  it('changes no summary for events it has applied already (a replay), in part or in full', async () => {
+    const projection = new AccountSummaryProjection();
+    const at = (version: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, version));
+    const envelope = (version: number, event: object) =>
+      ({ version, event, recordedAt: at(version) }) as unknown as EventEnvelope<AccountOpened>;
+    const other = uuidv4();
+    const rolledBack = new Error('roll back');
+    await dataSource
+      .transaction(async (manager) => {
+        const summary = () => manager.findOneBy(AccountSummary, { accountId: id });
+        const apply = (...envelopes: EventEnvelope<AccountOpened>[]) =>
+          projection.handleBatch(envelopes, { manager });
+        await apply(
+          envelope(0, new AccountOpened(id, 'o', 'USD', 100)),
+          envelope(1, new MoneyDeposited(id, 50)),
+        );
+        // versions 1 (again) and 2; then the opening again; then an account with no row and no opening
+        await apply(
+          envelope(1, new MoneyDeposited(id, 50)),
+          envelope(2, new MoneyDeposited(id, 7)),
+        );
+        await apply(envelope(0, new AccountOpened(id, 'x', 'EUR', 1)));
+        await apply(envelope(3, new MoneyDeposited(other, 5)));
+        expect(await summary()).toMatchObject({
+          ownerId: 'o',
+          currency: 'USD',
+          balance: 157,
+          version: 2,
+          status: 'open',
+          openedAt: at(0),
+          updatedAt: at(2),
+        });
+        await apply(envelope(3, new MoneyWithdrawn(id, 57)), envelope(4, new AccountClosed(id)));
+        await apply(envelope(4, new AccountClosed(id)));
+        expect(await summary()).toMatchObject({
+          balance: 100,
+          version: 4,
+          status: 'closed',
+          updatedAt: at(4),
+        });
+        expect(await manager.countBy(AccountSummary, { accountId: other })).toBe(0);
+        throw rolledBack;
+      })
+      .catch((error: unknown) => {
+        if (error !== rolledBack) throw error;
       });
   });
 
