@@ -86,8 +86,10 @@ export class ProjectionNotRebuildableError extends DomainError {
 // Connection-level failures: the class 08 SQLSTATEs, server shutdown (57P), and socket errors.
 const CONNECTION_CODES =
   /^(08|57P)|^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/;
+// The last two: a statement sent on a connection that has just died (pg's client, or the TypeORM
+// query runner released when its connection failed).
 const CONNECTION_MESSAGES =
-  /Connection terminated|connection timeout|Connection refused|timeout exceeded when trying to connect/i;
+  /Connection terminated|connection timeout|Connection refused|timeout exceeded when trying to connect|not queryable|Query runner already released/i;
 
 /** Whether an error means the database could not be reached (as opposed to refusing a statement). */
 export function isConnectionError(error: unknown): boolean {

@@ -166,6 +166,28 @@ describe('ProjectionRunner', () => {
       expect(all).not.toContain(skipped[0]);
     });
 
+    it('does not move the checkpoint while another process holds the projection', async () => {
+      const r = runner();
+      await appendOne(marked);
+      expect(await r.processBatch()).toBe(1);
+      const before = await checkpoint();
+      const holder = new pg.Client({ connectionString: url });
+      await holder.connect();
+      try {
+        // A batch or a rebuild in another process: the projection's lock, in a transaction.
+        await holder.query('BEGIN');
+        await holder.query(`SELECT pg_advisory_xact_lock(7265002, hashtext('marks'))`);
+        const last = await appendOne(ignored);
+        expect(await r.processBatch()).toBe(0);
+        expect(await checkpoint()).toBe(before);
+        await holder.query('COMMIT');
+        expect(await r.processBatch()).toBe(1);
+        expect(await checkpoint()).toBe(last);
+      } finally {
+        await holder.end();
+      }
+    });
+
     it('skips from where the checkpoint is when something else moved it', async () => {
       const r = runner();
       await appendOne(marked);

@@ -29,7 +29,9 @@ const LOCK = `SELECT set_config('synchronous_commit', 'off', true),
 // event: its snapshot must postdate the lock, or it could miss what the lock's last holder
 // committed (a checkpoint, parked or unparked streams). One simple query, so one round trip: each
 // of its statements takes a snapshot of its own. Literals, since a simple query has no parameters.
-const OPEN_BATCH = (t: EventStoreTables, name: string) => `BEGIN;
+// READ COMMITTED whatever the database's default: the checkpoint's statement needs a snapshot of
+// its own.
+const OPEN_BATCH = (t: EventStoreTables, name: string) => `BEGIN ISOLATION LEVEL READ COMMITTED;
   SELECT set_config('synchronous_commit', 'off', true),
     pg_try_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext(${pg.escapeLiteral(name)})) AS locked;
   SELECT transaction_id::text AS "transactionId", global_position AS "position",
@@ -53,12 +55,16 @@ const ADVANCE_AND_COMMIT = (
   COMMIT`;
 const DIVISION_BY_ZERO = '22012';
 // Moves the checkpoint past events none of the projection's handlers take, outside any batch
-// transaction: only if it is still where this runner last left it (autocommit; the commit need not
-// wait for the WAL flush, as a batch's does not).
+// transaction: only if it is still where this runner last left it, and only with the projection's
+// lock (a batch or a rebuild in another process holds it, and must not see its checkpoint move).
+// Autocommit: the lock is released at the statement's end, and the commit need not wait for the
+// WAL flush, as a batch's does not. The subquery is volatile, so it is evaluated, once.
 const SKIP = (t: EventStoreTables) => `WITH moved AS (
     UPDATE ${t.checkpoints} SET transaction_id = $2::xid8, global_position = $3, updated_at = now()
-    FROM (SELECT set_config('synchronous_commit', 'off', true)) AS config
-    WHERE name = $1 AND transaction_id = $4::xid8 AND global_position = $5 RETURNING 1)
+    FROM (SELECT set_config('synchronous_commit', 'off', true),
+      pg_try_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext($1)) AS locked) AS config
+    WHERE config.locked AND name = $1 AND transaction_id = $4::xid8 AND global_position = $5
+    RETURNING 1)
   SELECT count(*)::int AS moved FROM moved`;
 const MOVE_CHECKPOINT = (t: EventStoreTables) => `UPDATE ${t.checkpoints}
   SET transaction_id = $2::xid8, global_position = $3, updated_at = now() WHERE name = $1`;
@@ -256,6 +262,8 @@ export class ProjectionRunner {
         this.lastError = undefined;
         this.status = this.rebuilding ? 'rebuilding' : 'running';
       } catch (error) {
+        // The checkpoint is read again (a failed commit may or may not have moved it).
+        this.known = undefined;
         // An unreachable database is no fault of the event: wait for it without counting.
         if (!isConnectionError(error)) failures += 1;
         this.lastError = messageOf(error);
@@ -313,13 +321,16 @@ export class ProjectionRunner {
 
   /**
    * When the next events are all of types no handler of this projection takes (deposits, for the
-   * transfer projections), moves the checkpoint past them with one UPDATE: no transaction, no
-   * lock. The UPDATE starts from the checkpoint this runner last saw; if anything moved it since,
-   * it matches no row and the events go the usual way (as they do when any of them is handled or
-   * of a type no class reads). Returns how many it skipped, or undefined.
+   * transfer projections), moves the checkpoint past them with one UPDATE (SKIP): no transaction
+   * of its own. The UPDATE starts from the checkpoint this runner last saw and takes the lock; if
+   * anything moved the checkpoint since, or holds the lock, it matches no row and the events go the
+   * usual way (as they do when any of them is handled or of a type no class reads). Returns how
+   * many it skipped, or undefined.
    *
-   * Nothing after that checkpoint: 0, without a transaction. Only a checkpoint moved back (by
-   * hand) could hide events then, and a poll that no append woke reads the checkpoint again.
+   * Nothing after that checkpoint: 0, without a transaction. Only a checkpoint moved back (by hand,
+   * or a crash that lost the last commits of batches, which do not wait for the WAL flush) could
+   * hide events then, until new events come or a poll that no append woke reads the checkpoint
+   * again.
    */
   private async skipUnhandled(limit: number): Promise<number | undefined> {
     const from = this.known;

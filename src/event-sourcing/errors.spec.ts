@@ -1,0 +1,31 @@
+import { describe, expect, it } from '@jest/globals';
+import { isConnectionError } from './errors.js';
+
+describe('isConnectionError', () => {
+  it.each([
+    [
+      'a refused connection',
+      Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+    ],
+    ['a terminated connection', new Error('Connection terminated unexpectedly')],
+    [
+      'a statement on a dead pg client',
+      new Error('Client has encountered a connection error and is not queryable'),
+    ],
+    [
+      'a statement on a runner released with its connection',
+      new Error('Query runner already released. Cannot run queries anymore.'),
+    ],
+    ['an admin shutdown', Object.assign(new Error('terminating connection'), { code: '57P01' })],
+  ])('is true for %s', (_, error) => {
+    expect(isConnectionError(error)).toBe(true);
+  });
+
+  it.each([
+    ['a unique violation', Object.assign(new Error('duplicate key'), { code: '23505' })],
+    ['a division by zero', Object.assign(new Error('division by zero'), { code: '22012' })],
+    ['a plain error', new Error('boom')],
+  ])('is false for %s', (_, error) => {
+    expect(isConnectionError(error)).toBe(false);
+  });
+});
