@@ -68,6 +68,19 @@ describe('ProjectionRunner', () => {
         `SELECT global_position::int AS position FROM projection_checkpoints WHERE name = 'marks'`,
       )
     ).rows[0].position;
+  /** What another process (or an operator) does: set the checkpoint at an event's position. */
+  const moveCheckpointTo = async (position: number) => {
+    const [row] = (
+      await other.query(
+        `SELECT transaction_id::text AS tx FROM events WHERE global_position = $1`,
+        [position],
+      )
+    ).rows;
+    await other.query(
+      `UPDATE projection_checkpoints SET transaction_id = $1::xid8, global_position = $2 WHERE name = 'marks'`,
+      [row.tx, position],
+    );
+  };
   const marks = async () =>
     (await other.query(`SELECT position::int FROM marks ORDER BY 1`)).rows.map((r) => r.position);
 
@@ -93,16 +106,7 @@ describe('ProjectionRunner', () => {
 
     // While the batch runs, something outside the lock moves the checkpoint past the first event.
     duringBatch = async () => {
-      const [row] = (
-        await other.query(
-          `SELECT transaction_id::text AS tx FROM events WHERE global_position = $1`,
-          [first],
-        )
-      ).rows;
-      await other.query(
-        `UPDATE projection_checkpoints SET transaction_id = $1::xid8, global_position = $2 WHERE name = 'marks'`,
-        [row.tx, first],
-      );
+      await moveCheckpointTo(first);
     };
     const r = runner();
     expect(await r.processBatch()).toBe(0);
@@ -194,16 +198,7 @@ describe('ProjectionRunner', () => {
       expect(await r.processBatch()).toBe(1);
       // Another process moves the checkpoint past the next event; the runner does not know.
       const elsewhere = await appendOne(ignored);
-      const [row] = (
-        await other.query(
-          `SELECT transaction_id::text AS tx FROM events WHERE global_position = $1`,
-          [elsewhere],
-        )
-      ).rows;
-      await other.query(
-        `UPDATE projection_checkpoints SET transaction_id = $1::xid8, global_position = $2 WHERE name = 'marks'`,
-        [row.tx, elsewhere],
-      );
+      await moveCheckpointTo(elsewhere);
       const last = await appendOne(ignored);
       expect(await r.processBatch()).toBe(1); // only the event after the moved checkpoint
       expect(await checkpoint()).toBe(last);

@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { DataSource } from 'typeorm';
 import type { PostgresDataSourceOptions } from 'typeorm/driver/postgres/PostgresDataSourceOptions.js';
 
-/** The channel the `events` insert trigger notifies (migration EventStore). */
+/** The channel appending processes NOTIFY (see {@link LogListener.notify}). */
 export const EVENTS_CHANNEL = 'tally_events';
 const LISTEN = `LISTEN ${EVENTS_CHANNEL}`;
 const NOTIFY = `NOTIFY ${EVENTS_CHANNEL}`;
@@ -19,6 +19,9 @@ export class LogListener {
   private closed = false;
   private retry?: NodeJS.Timeout;
   private notifyTimer?: NodeJS.Timeout;
+  /** A NOTIFY is in flight; `notifyAgain`: appends came after it was sent. */
+  private notifying = false;
+  private notifyAgain = false;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -52,13 +55,27 @@ export class LogListener {
 
   /**
    * Tells every listening process that events were appended: at most one NOTIFY per 10 ms, sent
-   * outside the appending transaction (a NOTIFY inside it would serialize the writers' commits).
+   * outside the appending transaction (a NOTIFY inside it would serialize the writers' commits),
+   * and one at a time on the connection (appends while one is in flight send another after it).
    */
   notify(): void {
-    if (this.notifyTimer || !this.client) return;
+    if (!this.client) return;
+    if (this.notifying) this.notifyAgain = true;
+    if (this.notifyTimer || this.notifying) return;
     this.notifyTimer = setTimeout(() => {
       this.notifyTimer = undefined;
-      this.client?.query(NOTIFY).catch(() => undefined);
+      const client = this.client;
+      if (!client) return;
+      this.notifying = true;
+      client
+        .query(NOTIFY)
+        .catch(() => undefined)
+        .finally(() => {
+          this.notifying = false;
+          if (!this.notifyAgain) return;
+          this.notifyAgain = false;
+          this.notify();
+        });
     }, 10);
   }
 

@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type pg from 'pg';
+import { DataSource } from 'typeorm';
+import { dataSourceOptions } from '../../src/database/data-source-options.js';
+import { LogListener } from '../../src/event-sourcing/processor/log-listener.js';
+import { createTestDatabase } from '../support/database.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('LogListener', () => {
+  let dataSource: DataSource;
+  beforeAll(async () => {
+    dataSource = await new DataSource(dataSourceOptions(await createTestDatabase())).initialize();
+  });
+  afterAll(() => dataSource.destroy());
+
+  it('sends one NOTIFY at a time, and one after the last append, however slow each is', async () => {
+    let heard = 0;
+    const listener = new LogListener(dataSource, () => (heard += 1));
+    await listener.start();
+    try {
+      const client = (listener as unknown as { client: pg.Client }).client;
+      const query = client.query.bind(client) as (text: string) => Promise<unknown>;
+      let inFlight = 0;
+      let most = 0;
+      const sentAt: number[] = [];
+      // Each NOTIFY takes 30 ms, as under load.
+      (client as unknown as { query: (text: string) => Promise<unknown> }).query = async (text) => {
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        sentAt.push(performance.now());
+        try {
+          await sleep(30);
+          return await query(text);
+        } finally {
+          inFlight -= 1;
+        }
+      };
+      heard = 0;
+      let lastAppend = 0;
+      for (let i = 0; i < 50; i++) {
+        listener.notify();
+        lastAppend = performance.now();
+        await sleep(3);
+      }
+      await sleep(150);
+      expect(most).toBe(1);
+      expect(sentAt.length).toBeGreaterThan(1);
+      expect(sentAt.length).toBeLessThan(20);
+      expect(sentAt[sentAt.length - 1]).toBeGreaterThan(lastAppend);
+      expect(heard).toBeGreaterThan(0); // the listening connection hears its own NOTIFYs
+    } finally {
+      await listener.stop();
+    }
+  });
+});
