@@ -1,6 +1,6 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
-import { v7 as uuidv7 } from 'uuid';
+import { v4 as uuidv4 } from 'uuid';
 import { ConcurrencyError } from './errors.js';
 import type { EventMetadata, JsonObject, StoredEvent } from './event-registry.js';
 import { EVENT_SOURCING_OPTIONS, type ResolvedEventSourcingOptions } from './options.js';
@@ -168,8 +168,7 @@ export class EventStore {
     db: Queryable = this.dataSource,
   ): Promise<AppendResult> {
     if (events.length === 0) throw new Error('append needs at least one event');
-    // Time-ordered ids (UUIDv7): new entries go to the end of the event_id index, not to random pages.
-    const eventIds = events.map((e) => e.eventId ?? uuidv7());
+    const eventIds = events.map((e) => e.eventId ?? uuidv4());
     // Only ids the caller chose can be stored already (a retry): new random ones cannot.
     const retried = events.some((e) => e.eventId !== undefined);
     const metadata = events.map((e) => e.metadata ?? {});
