@@ -27,10 +27,9 @@ const LOCK = `SELECT set_config('synchronous_commit', 'off', true),
 // A batch opens its transaction, tries the lock (setting synchronous_commit as LOCK does) and,
 // in a statement of its own, reads the checkpoint and the streams held back behind a parked
 // event: its snapshot must postdate the lock, or it could miss what the lock's last holder
-// committed (a checkpoint, parked or unparked streams). One simple query, so one round trip: each
-// of its statements takes a snapshot of its own. Literals, since a simple query has no parameters.
-// READ COMMITTED whatever the database's default: the checkpoint's statement needs a snapshot of
-// its own.
+// committed (a checkpoint, parked or unparked streams). One simple query, so one round trip: in
+// READ COMMITTED (set here whatever the database's default) each of its statements takes a
+// snapshot of its own. Literals, since a simple query has no parameters.
 const OPEN_BATCH = (t: EventStoreTables, name: string) => `BEGIN ISOLATION LEVEL READ COMMITTED;
   SELECT set_config('synchronous_commit', 'off', true),
     pg_try_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext(${pg.escapeLiteral(name)})) AS locked;
