@@ -106,14 +106,16 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
     }
     const names = [...this.runners.keys()];
     await this.dataSource.query(this.sql.register, [names]);
-    if (!this.options.runProcessors) return;
-    for (const runner of this.runners.values()) runner.start();
+    // Our own appends wake our processors at once, and the other processes through NOTIFY: an
+    // instance that runs no processor still tells those that do (else they would find its events
+    // only at their next poll).
     await this.listener.start();
-    // Our own appends wake our processors at once, and the other processes through NOTIFY.
     this.stopWatchingAppends = this.store.onAppend(() => {
       this.wakeAll();
       this.listener.notify();
     });
+    if (!this.options.runProcessors) return;
+    for (const runner of this.runners.values()) runner.start();
     this.logger.log(`processing the global log for ${names.join(', ') || 'no projections'}`);
   }
 
