@@ -33,6 +33,8 @@ async function openAccounts(client: Client, count: number): Promise<string[]> {
 interface Target {
   db: BenchDatabase;
   server: Server;
+  /** `split`: the instance that runs the processors (it takes no HTTP load). */
+  processing?: Server;
   client: Client;
   accounts: string[];
 }
@@ -47,22 +49,30 @@ export async function httpWorkload(profile: Profile): Promise<Row[]> {
   const lightMs = Math.min(durationMs / 2, 5_000);
   const targets: Target[] = [];
   let probeClient: Client | undefined;
+  let splitProbeClient: Client | undefined;
   const closeAll = async () => {
     probeClient?.close();
+    splitProbeClient?.close();
     for (const t of targets.reverse()) {
       t.client.close();
       await t.server.stop();
+      await t.processing?.stop();
       await t.db.close();
     }
   };
-  const prepare = async (mode: ServerMode, accounts: number): Promise<Target> => {
+  // `split`: the deployment with processors in an instance of their own; the load goes to an
+  // instance with runProcessors false.
+  const prepare = async (mode: ServerMode | 'split', accounts: number): Promise<Target> => {
     const db = await freshDatabase();
-    const server = await startServer(mode, db.url).catch(async (error: unknown) => {
-      await db.close();
-      throw error;
-    });
+    const server = await startServer(mode === 'split' ? 'tally-write-only' : mode, db.url).catch(
+      async (error: unknown) => {
+        await db.close();
+        throw error;
+      },
+    );
     const target: Target = { db, server, client: new Client(server.port, clients), accounts: [] };
     targets.push(target);
+    if (mode === 'split') target.processing = await startServer('tally', db.url);
     if (mode === 'minimal') await db.raw.query(RAW_DEPOSITS);
     else target.accounts = await openAccounts(target.client, accounts);
     return target;
@@ -74,21 +84,24 @@ export async function httpWorkload(profile: Profile): Promise<Row[]> {
       prepare('tally', accountCount + PROBE_ACCOUNTS),
       prepare('tally-write-only', accountCount),
       prepare('minimal', 0),
+      prepare('split', accountCount + PROBE_ACCOUNTS),
     ]);
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
-    const [tally, writeOnly, minimal] = settled.map(
+    const [tally, writeOnly, minimal, split] = settled.map(
       (r) => (r as PromiseFulfilledResult<Target>).value,
     );
     const accounts = tally.accounts.slice(0, accountCount);
-    const probeAccounts = tally.accounts.slice(accountCount);
     const probeHttp = new Client(tally.server.port, 4);
     probeClient = probeHttp;
+    const splitProbeHttp = new Client(split.server.port, 4);
+    splitProbeClient = splitProbeHttp;
     await waitCaughtUp(tally.db.raw, 60_000);
+    await waitCaughtUp(split.db.raw, 60_000);
 
     const measured = (round: number) => round >= profile.warmups;
     const load = (target: Target, path: (id: string) => string, round: number) => {
-      const ids = target === minimal ? accounts : target.accounts;
+      const ids = target === minimal ? accounts : target.accounts.slice(0, accountCount);
       return closedLoop({
         client: target.client,
         clients,
@@ -105,13 +118,14 @@ export async function httpWorkload(profile: Profile): Promise<Row[]> {
       tally: new Percentiles(),
       minimal: new Percentiles(),
       writeOnly: new Percentiles(),
+      split: new Percentiles(),
     };
-    const lags = { loaded: new LagSamples(), light: new LagSamples() };
-    const sampleLag = (running: () => boolean) =>
+    const lags = { loaded: new LagSamples(), light: new LagSamples(), split: new LagSamples() };
+    const sampleLag = (running: () => boolean, on: Target = tally) =>
       probeLag({
-        client: probeHttp,
-        databaseUrl: tally.db.url,
-        accounts: probeAccounts,
+        client: on === split ? splitProbeHttp : probeHttp,
+        databaseUrl: on.db.url,
+        accounts: on.accounts.slice(accountCount),
         running,
         intervalMs: PROBE_INTERVAL_MS,
         timeoutMs: PROBE_TIMEOUT_MS,
@@ -162,6 +176,17 @@ export async function httpWorkload(profile: Profile): Promise<Row[]> {
           await load(writeOnly, (id) => `/accounts/${id}/deposits`, round),
           'write-only',
         ),
+      split: async (round) => {
+        let running = true;
+        const probe = sampleLag(() => running, split);
+        const result = await load(split, (id) => `/accounts/${id}/deposits`, round).finally(
+          () => (running = false),
+        );
+        const probed = await probe;
+        await waitCaughtUp(split.db.raw, 300_000);
+        if (measured(round)) lags.split.add(probed);
+        return keep(round, latency.split, result, 'split');
+      },
     });
 
     const setup = `${clients} keep-alive clients (closed loop), random account of ${accountCount}, ${durationMs / 1000} s per run; servers in their own processes, LOG_LEVEL=warn`;
@@ -220,6 +245,23 @@ export async function httpWorkload(profile: Profile): Promise<Row[]> {
         baselineRuns: values.minimal,
         notes: `diagnostic: the same app with runProcessors false on its own database, so no projection work competes for the CPUs; latency p50 ${median(latency.writeOnly.p50).toFixed(1)} ms, p99 ${median(latency.writeOnly.p99).toFixed(1)} ms`,
       }),
+      ratioRow({
+        workload: '6 diag: HTTP deposits, processors in a 2nd instance',
+        unit: 'req/s',
+        ours: median(values.split),
+        baseline,
+        baselineLabel: 'minimal Nest',
+        runs: values.split,
+        baselineRuns: values.minimal,
+        notes: `diagnostic: the load on an instance with runProcessors false, the processors in a second instance (RUN_PROCESSORS defaults) on the same database, woken by NOTIFY; latency p50 ${median(latency.split.p50).toFixed(1)} ms, p99 ${median(latency.split.p99).toFixed(1)} ms`,
+      }),
+      ...(['p50', 'p99'] as const).map((p) => ({
+        workload: `6 diag: lag ${p}, processors in a 2nd instance`,
+        unit: 'ms',
+        ours: median(lags.split[p]),
+        runs: lags.split[p],
+        notes: `diagnostic: the read-model lag of that deployment at that load, probed as above (${lags.split.describe()})`,
+      })),
       {
         workload: `6 diag: lag p99, probe alone (${1000 / PROBE_INTERVAL_MS} req/s)`,
         unit: 'ms',
