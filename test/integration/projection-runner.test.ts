@@ -81,6 +81,23 @@ describe('ProjectionRunner', () => {
       [row.tx, position],
     );
   };
+  /**
+   * Appends, then waits until the events are behind the pg_snapshot_xmin fence: a transaction
+   * still open in another test file's database holds the fence back for the whole server.
+   */
+  const append = async (...args: Parameters<EventStore['append']>) => {
+    const appended = await store.append(...args);
+    for (let tries = 0; ; tries++) {
+      const { rows } = await other.query(
+        `SELECT transaction_id < pg_snapshot_xmin(pg_current_snapshot()) AS behind
+           FROM events WHERE global_position = $1`,
+        [appended.events[0].position],
+      );
+      if (rows[0].behind) return appended;
+      if (tries >= 1_500) throw new Error('the fence did not pass the appended events in 30 s');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
   const marks = async () =>
     (await other.query(`SELECT position::int FROM marks ORDER BY 1`)).rows.map((r) => r.position);
 
@@ -101,7 +118,7 @@ describe('ProjectionRunner', () => {
   it('rolls a batch back when its checkpoint moved under it (a manual reset, say)', async () => {
     const stream = uuidv4();
     const event = (n: number) => ({ type: 'Marked', schemaVersion: 1, data: { n } });
-    const { events } = await store.append(stream, [event(1), event(2)], 'no_stream');
+    const { events } = await append(stream, [event(1), event(2)], 'no_stream');
     const [first, second] = events.map((e) => e.position);
 
     // While the batch runs, something outside the lock moves the checkpoint past the first event.
@@ -123,7 +140,7 @@ describe('ProjectionRunner', () => {
     const stream = uuidv4();
     const event = (n: number) => ({ type: 'Marked', schemaVersion: 1, data: { n } });
     const before = await checkpoint();
-    const { events } = await store.append(stream, [event(1)], 'no_stream');
+    const { events } = await append(stream, [event(1)], 'no_stream');
     const [{ position }] = events;
     nested = true;
     try {
@@ -152,7 +169,7 @@ describe('ProjectionRunner', () => {
     const marked = { type: 'Marked', schemaVersion: 1, data: { n: 1 } };
     const ignored = { type: 'Ignored', schemaVersion: 1, data: { n: 1 } };
     const appendOne = async (event: typeof marked) =>
-      (await store.append(uuidv4(), [event], 'no_stream')).events[0].position;
+      (await append(uuidv4(), [event], 'no_stream')).events[0].position;
 
     it('moves the checkpoint past them, then applies the next handled event', async () => {
       const r = runner();

@@ -193,8 +193,7 @@ export class ProjectionRunner {
           const events = await this.store.readAll(checkpoint, pageSize, runner.manager);
           if (events.length === 0) break;
           await this.applyWithSavepoints(events, runner);
-          const last = events[events.length - 1];
-          checkpoint = { transactionId: last.transactionId, position: last.position };
+          checkpoint = toCheckpoint(events[events.length - 1]);
         }
         await runner.query(this.sql.moveCheckpoint, [
           this.name,
@@ -354,7 +353,7 @@ export class ProjectionRunner {
       this.known = undefined;
       return undefined;
     }
-    this.known = { transactionId: to.transactionId, position: to.position };
+    this.known = toCheckpoint(to);
     this.mayHaveMore = shared;
     return events.length;
   }
@@ -408,7 +407,7 @@ export class ProjectionRunner {
         throw error;
       }
       committed = true;
-      this.known = { transactionId: to.transactionId, position: to.position };
+      this.known = toCheckpoint(to);
       return events.length;
     } finally {
       // Outside a transaction (BEGIN never ran) this is a warning, not an error.
