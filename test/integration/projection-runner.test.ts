@@ -20,6 +20,9 @@ class Ignored {
   constructor(readonly n: number) {}
 }
 
+/** The `marks` handler fails on a Marked event with this `n`. */
+const POISON = -1;
+
 // One runner driven batch by batch, its handler writing a row per event into `marks`.
 describe('ProjectionRunner', () => {
   let url: string;
@@ -36,13 +39,14 @@ describe('ProjectionRunner', () => {
     const handler = {
       handle: () => Promise.reject(new Error('handleBatch is used')),
       async handleBatch(
-        envelopes: { position: number }[],
+        envelopes: { position: number; event: object }[],
         { manager }: { manager: EntityManager },
       ) {
         const insert = (m: EntityManager) =>
           m.query(`INSERT INTO marks SELECT unnest($1::bigint[])`, [
             envelopes.map((e) => e.position),
           ]);
+        if (envelopes.some((e) => (e.event as Marked).n === POISON)) throw new Error('poison');
         await (nested ? manager.transaction(insert) : insert(manager));
         await duringBatch();
       },
@@ -51,7 +55,7 @@ describe('ProjectionRunner', () => {
       {
         name: 'marks',
         kind: 'read-model',
-        tables: [],
+        tables: ['marks'],
         handlers: [{ instance: handler, events: [Marked] }],
       },
       dataSource,
@@ -220,5 +224,42 @@ describe('ProjectionRunner', () => {
       expect(await r.processBatch()).toBe(1); // only the event after the moved checkpoint
       expect(await checkpoint()).toBe(last);
     });
+  });
+
+  it('rebuilds, parking an event that fails and the later events of its stream', async () => {
+    const event = (n: number) => ({ type: 'Marked', schemaVersion: 1, data: { n } });
+    const poisoned = uuidv4();
+    const before = (await append(uuidv4(), [event(1), event(2)], 'no_stream')).events;
+    const stream = (await append(poisoned, [event(3), event(POISON), event(4)], 'no_stream'))
+      .events;
+    const after = (await append(uuidv4(), [event(5)], 'no_stream')).events;
+    const [poison, heldBack] = stream.slice(1).map((e) => e.position);
+    // Rows the rebuild must drop: nothing in the log writes them.
+    await other.query(`INSERT INTO marks VALUES (-5), (-6) ON CONFLICT DO NOTHING`);
+
+    await runner().rebuild();
+
+    const { rows: log } = await other.query(
+      `SELECT global_position::int AS position FROM events WHERE type = 'Marked' ORDER BY 1`,
+    );
+    const applied = log.map((r) => r.position).filter((p) => p !== poison && p !== heldBack);
+    expect(await marks()).toEqual(applied);
+    for (const e of [...before, stream[0], ...after]) expect(applied).toContain(e.position);
+    const { rows: parked } = await other.query(
+      `SELECT global_position::int AS position, stream_id, error, attempts FROM parked_events
+        WHERE projection = 'marks' ORDER BY 1`,
+    );
+    expect(parked).toEqual([
+      { position: poison, stream_id: poisoned, error: 'poison', attempts: 1 },
+      {
+        position: heldBack,
+        stream_id: poisoned,
+        error: expect.stringMatching(/held back/),
+        attempts: 0,
+      },
+    ]);
+    const [{ last }] = (await other.query(`SELECT max(global_position)::int AS last FROM events`))
+      .rows;
+    expect(await checkpoint()).toBe(last);
   });
 });

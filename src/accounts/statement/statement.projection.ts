@@ -12,15 +12,16 @@ export const ACCOUNT_STATEMENT = 'account-statement';
 
 type MoneyEvent = AccountOpened | MoneyDeposited | MoneyWithdrawn;
 
-// A batch in one statement, each column an array (the events in log order). Each account's
-// statement goes on from its last line (one probe of the primary key per account, however long
-// its statement), with the running balance. An event that has its line already (a replay) adds
-// nothing: only events at or below an account's last line can, so only those are looked up.
+// A batch in one statement, each column an array (the events in log order), then the accounts
+// once each ($7). Each account's statement goes on from its last line (one probe of the primary
+// key per account, however long its statement), with the running balance. An event that has its
+// line already (a replay) adds nothing: only events at or below an account's last line can, so
+// only those are looked up.
 const INSERT_LINES = `WITH b AS (
     SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::bigint[], $5::timestamptz[],
       $6::uuid[]) WITH ORDINALITY AS b(account_id, version, type, amount, occurred_at, transfer_id, i)),
   last AS (
-    SELECT a.account_id, l.version, l.balance_after FROM (SELECT DISTINCT account_id FROM b) AS a
+    SELECT a.account_id, l.version, l.balance_after FROM unnest($7::uuid[]) AS a(account_id)
     CROSS JOIN LATERAL (SELECT version, balance_after FROM statement_lines
       WHERE account_id = a.account_id ORDER BY version DESC LIMIT 1) AS l),
   fresh AS (
@@ -70,6 +71,6 @@ export class StatementProjection implements ProjectionHandler<MoneyEvent> {
       lines.transferId.push(event instanceof AccountOpened ? null : (event.transferId ?? null));
     }
     if (lines.accountId.length === 0) return;
-    await manager.query(INSERT_LINES, Object.values(lines));
+    await manager.query(INSERT_LINES, [...Object.values(lines), [...new Set(lines.accountId)]]);
   }
 }

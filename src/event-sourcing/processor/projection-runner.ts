@@ -175,31 +175,18 @@ export class ProjectionRunner {
    * Rebuilds the read model in one transaction: empty its tables, reset its checkpoint, replay the
    * log into them, commit. Readers see the old rows until the new ones replace them at once (no
    * TRUNCATE, which would block them). Waits for a batch in flight in any process; other
-   * processes skip this projection meanwhile. Events that fail are parked, not retried.
+   * processes skip this projection meanwhile. Events that fail are parked, not retried: a replay
+   * that fails is rolled back and run again with a savepoint around each page, then around each
+   * event of a page that fails. Savepoints cost round trips, and past 64 that write in one
+   * transaction, other sessions' visibility checks fall back to pg_subtrans until it ends.
    */
   async rebuild(): Promise<void> {
     this.rebuilding = true;
     if (this.running) this.status = 'rebuilding';
     try {
-      await this.inTransaction(async (runner) => {
-        await runner.query(LOCK, [this.name]);
-        for (const table of this.definition.tables) {
-          await runner.manager.createQueryBuilder().delete().from(table).execute();
-        }
-        await runner.query(this.sql.unpark, [this.name]);
-        const pageSize = Math.max(this.options.batchSize, REBUILD_PAGE_SIZE);
-        let checkpoint = LOG_START;
-        for (;;) {
-          const events = await this.store.readAll(checkpoint, pageSize, runner.manager);
-          if (events.length === 0) break;
-          await this.applyWithSavepoints(events, runner);
-          checkpoint = toCheckpoint(events[events.length - 1]);
-        }
-        await runner.query(this.sql.moveCheckpoint, [
-          this.name,
-          checkpoint.transactionId,
-          checkpoint.position,
-        ]);
+      await this.replay(false).catch((error: unknown) => {
+        this.logger.warn(`rebuild failed, replaying again to park what fails: ${messageOf(error)}`);
+        return this.replay(true);
       });
     } finally {
       this.rebuilding = false;
@@ -208,6 +195,44 @@ export class ProjectionRunner {
     }
     this.onAdvance(this.name);
     this.wake();
+  }
+
+  /** One replay of the log into emptied tables ({@link rebuild}); `park`: savepoints, parking. */
+  private replay(park: boolean): Promise<void> {
+    return this.inTransaction(async (runner) => {
+      await runner.query(LOCK, [this.name]);
+      for (const table of this.definition.tables) {
+        await runner.manager.createQueryBuilder().delete().from(table).execute();
+      }
+      await runner.query(this.sql.unpark, [this.name]);
+      // Nothing is parked now, and only this transaction parks for the projection until it ends.
+      const held = new Set<string>();
+      const pageSize = Math.max(this.options.batchSize, REBUILD_PAGE_SIZE);
+      let checkpoint = LOG_START;
+      // The next page is read on another pooled connection, and decoded, while this one is
+      // applied: the database reads while the handlers write, and the decoding waits for the
+      // handlers' statements instead of adding to them (events never change once visible).
+      const readAhead = async (after: LogCheckpoint) => {
+        const events = await this.store.readAll(after, pageSize);
+        return { events, envelopes: this.decodeIfValid(events) };
+      };
+      let next = readAhead(checkpoint);
+      for (;;) {
+        const { events, envelopes } = await next;
+        if (events.length === 0) break;
+        checkpoint = toCheckpoint(events[events.length - 1]);
+        next = readAhead(checkpoint);
+        // If applying fails, the replay rolls back and nobody awaits this read.
+        next.catch(() => undefined);
+        if (park) await this.applyWithSavepoints(events, runner, held, envelopes);
+        else await this.applyAll(events, runner.manager, envelopes);
+      }
+      await runner.query(this.sql.moveCheckpoint, [
+        this.name,
+        checkpoint.transactionId,
+        checkpoint.position,
+      ]);
+    });
   }
 
   /**
@@ -418,11 +443,6 @@ export class ProjectionRunner {
   }
 
   /** Streams with a parked event: their later events wait behind it, in order. */
-  private async heldStreams(runner: QueryRunner): Promise<Set<string>> {
-    const rows: { streamId: string }[] = await runner.query(this.sql.parkedStreams, [this.name]);
-    return new Set(rows.map((r) => r.streamId));
-  }
-
   private async park(
     runner: QueryRunner,
     event: LogEvent,
@@ -432,13 +452,20 @@ export class ProjectionRunner {
     await runner.query(this.sql.park, [this.name, event.position, event.streamId, error, attempts]);
   }
 
-  /** A batch in a savepoint; if it fails, event by event, parking each one that fails. */
-  private async applyWithSavepoints(events: LogEvent[], runner: QueryRunner): Promise<void> {
-    const held = await this.heldStreams(runner);
+  /**
+   * A batch in a savepoint; if it fails, event by event, parking each one that fails. `held`: the
+   * streams with a parked event, whose later events are parked behind it (and added to).
+   */
+  private async applyWithSavepoints(
+    events: LogEvent[],
+    runner: QueryRunner,
+    held: Set<string>,
+    envelopes?: EventEnvelope[],
+  ): Promise<void> {
     if (!events.some((e) => held.has(e.streamId))) {
       await runner.query('SAVEPOINT batch');
       try {
-        await this.applyAll(events, runner.manager);
+        await this.applyAll(events, runner.manager, envelopes);
         await runner.query('RELEASE SAVEPOINT batch');
         return;
       } catch {
@@ -482,13 +509,35 @@ export class ProjectionRunner {
    * Applies events in log order. A handler with `handleBatch` gets all its events of the batch in
    * one call (set-based writes); the others get them one by one.
    */
-  private async applyAll(events: LogEvent[], manager: EntityManager): Promise<void> {
+  /**
+   * The envelopes of the events this projection handles, in log order.
+   * @throws EventSchemaError for an event no registered class reads: it is parked, not skipped, as
+   * it may be one the app should know.
+   */
+  private decode(events: LogEvent[]): EventEnvelope[] {
     const envelopes: EventEnvelope[] = [];
     for (const stored of events) {
-      // An event no registered class reads is parked, not skipped: it may be one the app should know.
       if (!this.registry.classFor(stored.type)) this.registry.read(stored);
       if (this.handlersFor(stored.type).length > 0) envelopes.push(this.registry.read(stored));
     }
+    return envelopes;
+  }
+
+  /** {@link decode}, or undefined where an event cannot be read (applying them will tell which). */
+  private decodeIfValid(events: LogEvent[]): EventEnvelope[] | undefined {
+    try {
+      return this.decode(events);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Runs the handlers on the events (decoded already: `envelopes`), in one transaction's manager. */
+  private async applyAll(
+    events: LogEvent[],
+    manager: EntityManager,
+    envelopes = this.decode(events),
+  ): Promise<void> {
     for (const { instance, events: classes } of this.definition.handlers) {
       const mine = envelopes.filter((e) => classes.includes(e.event.constructor as EventClass));
       if (mine.length === 0) continue;
