@@ -33,7 +33,7 @@ describe('ProjectionRunner', () => {
   /** The handler writes in a transaction of its own (nested in the batch's, as TypeORM nests them). */
   let nested = false;
 
-  const runner = () => {
+  const runner = (db = dataSource) => {
     const registry = new EventRegistry();
     registry.register([Marked, Ignored]);
     const handler = {
@@ -58,8 +58,8 @@ describe('ProjectionRunner', () => {
         tables: ['marks'],
         handlers: [{ instance: handler, events: [Marked] }],
       },
-      dataSource,
-      store,
+      db,
+      db === dataSource ? store : new EventStore(db),
       new SharedLogReader(store),
       registry,
       resolveOptions({}),
@@ -261,5 +261,26 @@ describe('ProjectionRunner', () => {
     const [{ last }] = (await other.query(`SELECT max(global_position)::int AS last FROM events`))
       .rows;
     expect(await checkpoint()).toBe(last);
+  });
+
+  it('rebuilds on a pool of one connection (reading each page on it)', async () => {
+    const single = await new DataSource({
+      ...dataSourceOptions(url),
+      extra: { max: 1 },
+    }).initialize();
+    try {
+      const { events } = await append(
+        uuidv4(),
+        [{ type: 'Marked', schemaVersion: 1, data: { n: 9 } }],
+        'no_stream',
+      );
+      await runner(single).rebuild();
+      expect(await marks()).toContain(events[0].position);
+      const [{ last }] = (await other.query(`SELECT max(global_position)::int AS last FROM events`))
+        .rows;
+      expect(await checkpoint()).toBe(last);
+    } finally {
+      await single.destroy();
+    }
   });
 });

@@ -211,9 +211,12 @@ export class ProjectionRunner {
       let checkpoint = LOG_START;
       // The next page is read on another pooled connection, and decoded, while this one is
       // applied: the database reads while the handlers write, and the decoding waits for the
-      // handlers' statements instead of adding to them (events never change once visible).
+      // handlers' statements instead of adding to them (events never change once visible). A
+      // pool of one connection would never give a second one: there, the reads wait their turn.
+      const pool = (this.dataSource.driver as { master?: pg.Pool }).master;
+      const readOn = (pool?.options.max ?? 2) > 1 ? undefined : runner.manager;
       const readAhead = async (after: LogCheckpoint) => {
-        const events = await this.store.readAll(after, pageSize);
+        const events = await this.store.readAll(after, pageSize, readOn);
         return { events, envelopes: this.decodeIfValid(events) };
       };
       let next = readAhead(checkpoint);
