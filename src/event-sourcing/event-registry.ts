@@ -173,6 +173,20 @@ export class EventRegistry {
       );
     }
     const event = Object.assign(Object.create(cls.prototype) as E, data);
-    return { ...stored, schemaVersion, data, event };
+    // Field by field, as the store builds events: one shape for every envelope, and cheaper than
+    // spreading `stored` (in a rebuild's profile, the spread and its garbage took about a tenth).
+    const { eventId, streamId, version, position, type, metadata, recordedAt } = stored;
+    return {
+      eventId,
+      streamId,
+      version,
+      position,
+      type,
+      schemaVersion,
+      data,
+      metadata,
+      recordedAt,
+      event,
+    };
   }
 }

@@ -232,7 +232,7 @@ export class EventStore {
     range: StreamRange = {},
     db: Queryable = this.dataSource,
   ): Promise<StoredEvent[]> {
-    const rows = await this.prepared.readStream.rows(
+    const rows = await this.prepared.readStream.rows<EventRow>(
       this.dataSource,
       [
         streamId,
@@ -272,12 +272,12 @@ export class EventStore {
     db: Queryable = this.dataSource,
   ): Promise<LogEvent[]> {
     const rows = await db.query(this.sql.readAll, [after.transactionId, after.position, limit]);
-    return toStored(rows) as LogEvent[];
+    return toLogEvents(rows);
   }
 
   /** The events at these global positions (those that exist and are visible). */
   async readPositions(positions: number[], db: Queryable = this.dataSource): Promise<LogEvent[]> {
-    return toStored(await db.query(this.sql.byPositions, [positions])) as LogEvent[];
+    return toLogEvents(await db.query(this.sql.byPositions, [positions]));
   }
 
   /** Committed events after a checkpoint (the lag of a reader at that checkpoint). */
@@ -320,11 +320,36 @@ export class EventStore {
   }
 }
 
-function toStored(rows: Record<string, unknown>[]): StoredEvent[] {
+type EventRow = Omit<StoredEvent, 'position'> & { position: string; transactionId?: string };
+
+// Objects built field by field, all of one shape: spreading the driver's rows cost a rebuild
+// about a tenth of its time (in copying and garbage collection).
+function toStored(rows: EventRow[]): StoredEvent[] {
   return rows.map((r) => ({
-    ...(r as unknown as StoredEvent),
+    eventId: r.eventId,
+    streamId: r.streamId,
     version: Number(r.version),
     position: Number(r.position),
+    type: r.type,
     schemaVersion: Number(r.schemaVersion),
+    data: r.data,
+    metadata: r.metadata,
+    recordedAt: r.recordedAt,
+  }));
+}
+
+/** {@link toStored}, with the transaction id the log order starts with. */
+function toLogEvents(rows: EventRow[]): LogEvent[] {
+  return rows.map((r) => ({
+    eventId: r.eventId,
+    streamId: r.streamId,
+    version: Number(r.version),
+    position: Number(r.position),
+    type: r.type,
+    schemaVersion: Number(r.schemaVersion),
+    data: r.data,
+    metadata: r.metadata,
+    recordedAt: r.recordedAt,
+    transactionId: r.transactionId!,
   }));
 }
