@@ -97,7 +97,8 @@ describe('the account read models, as projection specs', () => {
       });
   });
 
-  it('keeps statement lines with the running balance and the transfer id', async () => {
+  it('keeps statement lines with the running balance, the transfer id and the time', async () => {
+    const recordedAt = new Date('2026-11-27T14:59:58.987Z');
     await ProjectionSpec.for(dataSource, new StatementProjection())
       .given(
         id,
@@ -119,7 +120,9 @@ describe('the account read models, as projection specs', () => {
           [1, 'credit', 70, 70, transferId],
           [2, 'debit', 20, 50, null],
         ]);
-      });
+        // The event's time to the millisecond (the projection sends it as milliseconds).
+        for (const line of lines) expect(line.occurredAt).toEqual(recordedAt);
+      }, recordedAt);
   });
 
   it('adds no statement line for events it has applied already (a replay)', async () => {

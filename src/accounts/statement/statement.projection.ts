@@ -12,14 +12,18 @@ export const ACCOUNT_STATEMENT = 'account-statement';
 
 type MoneyEvent = AccountOpened | MoneyDeposited | MoneyWithdrawn;
 
-// A batch in one statement, each column an array (the events in log order), then the accounts
-// once each ($7). Each account's statement goes on from its last line (one probe of the primary
-// key per account, however long its statement), with the running balance. An event that has its
-// line already (a replay) adds nothing: only events at or below an account's last line can, so
-// only those are looked up.
+// A batch in one statement, each column an array (the events in log order). The accounts come
+// once each ($7), and each line names its account by its place in that array ($1, from 1);
+// times come as milliseconds since 1970 ($5). Both cost a fraction of what the database takes to
+// parse 2,000 uuids and timestamps from text. Each account's statement goes on from its last line
+// (one probe of the primary key per account, however long its statement), with the running
+// balance. An event that has its line already (a replay) adds nothing: only events at or below an
+// account's last line can, so only those are looked up.
 const INSERT_LINES = `WITH b AS (
-    SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::bigint[], $5::timestamptz[],
-      $6::uuid[]) WITH ORDINALITY AS b(account_id, version, type, amount, occurred_at, transfer_id, i)),
+    SELECT ($7::uuid[])[account] AS account_id, version, type, amount,
+      to_timestamp(occurred_ms / 1000) AS occurred_at, transfer_id, i
+    FROM unnest($1::int[], $2::int[], $3::text[], $4::bigint[], $5::float8[], $6::uuid[])
+      WITH ORDINALITY AS b(account, version, type, amount, occurred_ms, transfer_id, i)),
   last AS (
     SELECT a.account_id, l.version, l.balance_after FROM unnest($7::uuid[]) AS a(account_id)
     CROSS JOIN LATERAL (SELECT version, balance_after FROM statement_lines
@@ -52,6 +56,7 @@ export class StatementProjection implements ProjectionHandler<MoneyEvent> {
     envelopes: EventEnvelope<MoneyEvent>[],
     { manager }: Pick<ProjectionContext, 'manager'>,
   ) {
+    const accounts = new Map<string, number>();
     const lines: Record<Exclude<keyof StatementLine, 'balanceAfter'>, unknown[]> = {
       accountId: [],
       version: [],
@@ -63,14 +68,16 @@ export class StatementProjection implements ProjectionHandler<MoneyEvent> {
     for (const { event, version, recordedAt } of envelopes) {
       const amount = event instanceof AccountOpened ? event.initialDeposit : event.amount;
       if (amount === 0) continue;
-      lines.accountId.push(event.accountId);
+      let account = accounts.get(event.accountId);
+      if (account === undefined) accounts.set(event.accountId, (account = accounts.size + 1));
+      lines.accountId.push(account);
       lines.version.push(version);
       lines.type.push(event instanceof MoneyWithdrawn ? 'debit' : 'credit');
       lines.amount.push(amount);
-      lines.occurredAt.push(recordedAt);
+      lines.occurredAt.push(recordedAt.getTime());
       lines.transferId.push(event instanceof AccountOpened ? null : (event.transferId ?? null));
     }
     if (lines.accountId.length === 0) return;
-    await manager.query(INSERT_LINES, [...Object.values(lines), [...new Set(lines.accountId)]]);
+    await manager.query(INSERT_LINES, [...Object.values(lines), [...accounts.keys()]]);
   }
 }
