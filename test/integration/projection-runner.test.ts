@@ -32,6 +32,8 @@ describe('ProjectionRunner', () => {
   let duringBatch: () => Promise<void> = async () => undefined;
   /** The handler writes in a transaction of its own (nested in the batch's, as TypeORM nests them). */
   let nested = false;
+  /** The handler fails as a cancelled statement does (statement_timeout, an operator). */
+  let cancelled = false;
 
   const runner = (db = dataSource) => {
     const registry = new EventRegistry();
@@ -46,6 +48,11 @@ describe('ProjectionRunner', () => {
           m.query(`INSERT INTO marks SELECT unnest($1::bigint[])`, [
             envelopes.map((e) => e.position),
           ]);
+        if (cancelled) {
+          throw Object.assign(new Error('canceling statement due to statement timeout'), {
+            code: '57014',
+          });
+        }
         if (envelopes.some((e) => (e.event as Marked).n === POISON)) throw new Error('poison');
         await (nested ? manager.transaction(insert) : insert(manager));
         await duringBatch();
@@ -282,5 +289,46 @@ describe('ProjectionRunner', () => {
     } finally {
       await single.destroy();
     }
+  });
+
+  it('rebuilds while the pool is full of callers waiting for its lock', async () => {
+    // Three rebuilds at once on a pool of three: the two waiting for the first one's lock hold
+    // the other connections, so the first reads each page on its own.
+    const small = await new DataSource({
+      ...dataSourceOptions(url),
+      extra: { max: 3 },
+    }).initialize();
+    try {
+      const { events } = await append(
+        uuidv4(),
+        [{ type: 'Marked', schemaVersion: 1, data: { n: 10 } }],
+        'no_stream',
+      );
+      await Promise.all([
+        runner(small).rebuild(),
+        runner(small).rebuild(),
+        runner(small).rebuild(),
+      ]);
+      expect(await marks()).toContain(events[0].position);
+    } finally {
+      await small.destroy();
+    }
+  });
+
+  it('ends a rebuild whose statement is cancelled, parking nothing and keeping the old rows', async () => {
+    await append(uuidv4(), [{ type: 'Marked', schemaVersion: 1, data: { n: 11 } }], 'no_stream');
+    const before = await marks();
+    const parkedBefore = (await other.query(`SELECT count(*)::int AS n FROM parked_events`)).rows[0]
+      .n;
+    cancelled = true;
+    try {
+      await expect(runner().rebuild()).rejects.toMatchObject({ code: '57014' });
+    } finally {
+      cancelled = false;
+    }
+    expect(await marks()).toEqual(before);
+    expect((await other.query(`SELECT count(*)::int AS n FROM parked_events`)).rows[0].n).toBe(
+      parkedBefore,
+    );
   });
 });

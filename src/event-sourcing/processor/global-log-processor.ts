@@ -161,7 +161,8 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
   }
 
   /**
-   * Empties a read model and replays the log into it; resolves once the reset has committed.
+   * Empties a read model and replays the log into it; resolves once both have committed (one
+   * transaction).
    * @throws ProjectionNotFoundError, ProjectionNotRebuildableError (sagas are never replayed)
    */
   async rebuild(name: string): Promise<void> {

@@ -53,6 +53,22 @@ const ADVANCE_AND_COMMIT = (
   SELECT 1 / count(*)::int AS moved FROM moved;
   COMMIT`;
 const DIVISION_BY_ZERO = '22012';
+const QUERY_CANCELED = '57014';
+
+/**
+ * Errors that are no fault of the events: losing the database, or a cancelled statement (an
+ * operator, statement_timeout). They end a rebuild instead of parking an event.
+ */
+function endsRebuild(error: unknown): boolean {
+  return isConnectionError(error) || (error as { code?: unknown }).code === QUERY_CANCELED;
+}
+
+/** A replay without savepoints failed on its events: a handler threw, or an event cannot be read. */
+class EventsFailed extends Error {
+  constructor(cause: unknown) {
+    super(messageOf(cause), { cause });
+  }
+}
 // Moves the checkpoint past events none of the projection's handlers take, outside any batch
 // transaction: only if it is still where this runner last left it, and only with the projection's
 // lock (a batch or a rebuild in another process holds it, and must not see its checkpoint move).
@@ -176,8 +192,8 @@ export class ProjectionRunner {
    * log into them, commit. Readers see the old rows until the new ones replace them at once (no
    * TRUNCATE, which would block them). Waits for a batch in flight in any process; other
    * processes skip this projection meanwhile. Events that fail are parked, not retried: a replay
-   * that fails is rolled back and run again with a savepoint around each page, then around each
-   * event of a page that fails. Savepoints cost round trips, and past 64 that write in one
+   * that fails on an event is rolled back and run again with a savepoint around each page, then
+   * around each event of a page that fails. Savepoints cost round trips, and past 64 that write in one
    * transaction, other sessions' visibility checks fall back to pg_subtrans until it ends.
    */
   async rebuild(): Promise<void> {
@@ -185,7 +201,10 @@ export class ProjectionRunner {
     if (this.running) this.status = 'rebuilding';
     try {
       await this.replay(false).catch((error: unknown) => {
-        this.logger.warn(`rebuild failed, replaying again to park what fails: ${messageOf(error)}`);
+        if (!(error instanceof EventsFailed)) throw error;
+        this.logger.warn(
+          `rebuild failed on an event, replaying again to park it: ${error.message}`,
+        );
         return this.replay(true);
       });
     } finally {
@@ -211,12 +230,18 @@ export class ProjectionRunner {
       let checkpoint = LOG_START;
       // The next page is read on another pooled connection, and decoded, while this one is
       // applied: the database reads while the handlers write, and the decoding waits for the
-      // handlers' statements instead of adding to them (events never change once visible). A
-      // pool of one connection would never give a second one: there, the reads wait their turn.
+      // handlers' statements instead of adding to them (events never change once visible). Only
+      // a connection the pool has free at once: waiting for one could wait forever, as the
+      // callers holding them may be waiting for this rebuild's lock (another rebuild, a retry).
+      // Without one, the read waits its turn on the rebuild's own connection.
       const pool = (this.dataSource.driver as { master?: pg.Pool }).master;
-      const readOn = (pool?.options.max ?? 2) > 1 ? undefined : runner.manager;
+      const spare = () =>
+        pool !== undefined &&
+        pool.waitingCount === 0 &&
+        (pool.idleCount > 0 || pool.totalCount < (pool.options.max ?? 10));
       const readAhead = async (after: LogCheckpoint) => {
-        const events = await this.store.readAll(after, pageSize, readOn);
+        const db = spare() ? this.dataSource.manager : runner.manager;
+        const events = await this.store.readAll(after, pageSize, db);
         return { events, envelopes: this.decodeIfValid(events) };
       };
       let next = readAhead(checkpoint);
@@ -228,7 +253,11 @@ export class ProjectionRunner {
         // If applying fails, the replay rolls back and nobody awaits this read.
         next.catch(() => undefined);
         if (park) await this.applyWithSavepoints(events, runner, held, envelopes);
-        else await this.applyAll(events, runner.manager, envelopes);
+        else
+          await this.applyAll(events, runner.manager, envelopes).catch((error: unknown) => {
+            // Parking takes the replay with savepoints (unless it is no fault of the events).
+            throw endsRebuild(error) ? error : new EventsFailed(error);
+          });
       }
       await runner.query(this.sql.moveCheckpoint, [
         this.name,
@@ -485,6 +514,7 @@ export class ProjectionRunner {
         await this.applyAll([event], runner.manager);
         await runner.query('RELEASE SAVEPOINT event');
       } catch (error) {
+        if (endsRebuild(error)) throw error;
         await runner.query('ROLLBACK TO SAVEPOINT event');
         await this.park(runner, event, messageOf(error), 1);
         held.add(event.streamId);
