@@ -198,6 +198,24 @@ describe('ProjectionRunner', () => {
       expect(all).not.toContain(skipped[0]);
     });
 
+    it('takes them in a batch, read while it opens, when woken after a batch it applied', async () => {
+      const r = runner();
+      await appendOne(marked);
+      expect(await r.processBatch()).toBe(1);
+      const next = await appendOne(marked);
+      const ignoredToo = await appendOne(ignored);
+      r.wake(); // as an append does: the batch opens while the log is read
+      expect(await r.processBatch()).toBe(2);
+      expect(await checkpoint()).toBe(ignoredToo);
+      const all = await marks();
+      expect(all).toContain(next);
+      expect(all).not.toContain(ignoredToo);
+      // Then nothing is left: the next wake reads nothing and moves nothing.
+      r.wake();
+      expect(await r.processBatch()).toBe(0);
+      expect(await checkpoint()).toBe(ignoredToo);
+    });
+
     it('does not move the checkpoint while another process holds the projection', async () => {
       const r = runner();
       await appendOne(marked);

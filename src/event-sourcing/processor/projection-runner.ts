@@ -112,6 +112,8 @@ export class ProjectionRunner {
   /** The last batch came from a shared read, which may be behind the log. */
   private mayHaveMore = false;
   private rebuilding = false;
+  /** The last batch applied events this projection handles (see processBatch). */
+  private appliedLast = false;
   /**
    * The checkpoint as this runner last read or moved it. Anything else may have moved it since (a
    * runner of another process, a rebuild): it is only used where a moved checkpoint is detected.
@@ -354,22 +356,37 @@ export class ProjectionRunner {
 
   /** Applies the next batch; returns how many events it read (0 when idle or locked elsewhere). */
   async processBatch(limit = this.options.batchSize): Promise<number> {
+    const woken = this.pending;
     this.pending = false;
     this.mayHaveMore = false;
-    const skipped = await this.skipUnhandled(limit);
-    if (skipped !== undefined) {
-      if (skipped > 0) this.onAdvance(this.name);
-      return skipped;
-    }
-    const applied = await this.withCheckpoint(limit, async (events, runner, held) => {
-      for (const event of events) {
-        if (held.has(event.streamId)) await this.park(runner, event, HELD_BACK, 0);
+    // Woken by new events right after a batch that applied some: they are most likely this
+    // projection's too, so its batch opens while the log is read, instead of after a read that
+    // checks whether they can be skipped (one round trip less).
+    const readAhead = woken && this.appliedLast && !this.rebuilding ? this.known : undefined;
+    if (!readAhead) {
+      const skipped = await this.skipUnhandled(limit);
+      if (skipped !== undefined) {
+        if (skipped > 0) {
+          this.appliedLast = false;
+          this.onAdvance(this.name);
+        }
+        return skipped;
       }
-      await this.applyAll(
-        events.filter((e) => !held.has(e.streamId)),
-        runner.manager,
-      );
-    });
+    }
+    const applied = await this.withCheckpoint(
+      limit,
+      async (events, runner, held) => {
+        for (const event of events) {
+          if (held.has(event.streamId)) await this.park(runner, event, HELD_BACK, 0);
+        }
+        await this.applyAll(
+          events.filter((e) => !held.has(e.streamId)),
+          runner.manager,
+        );
+        this.appliedLast = events.some((e) => this.handlersFor(e.type).length > 0);
+      },
+      readAhead,
+    );
     if (applied > 0) this.onAdvance(this.name);
     return applied;
   }
@@ -435,7 +452,13 @@ export class ProjectionRunner {
   private async withCheckpoint(
     limit: number,
     work: (events: LogEvent[], runner: QueryRunner, held: Set<string>) => Promise<void>,
+    readAhead?: LogCheckpoint,
   ): Promise<number> {
+    // Read from where the checkpoint was while the batch opens (on another connection): if it is
+    // still there, the read below takes the events from the shared reader instead of the log.
+    if (readAhead) {
+      void this.reader.read(readAhead, limit, this.dataSource.manager).catch(() => undefined);
+    }
     const runner = this.dataSource.createQueryRunner();
     const client = (await runner.connect()) as pg.PoolClient;
     let committed = false;
