@@ -288,49 +288,38 @@ describe('ProjectionRunner', () => {
     expect(await checkpoint()).toBe(last);
   });
 
-  it('rebuilds on a pool of one connection (reading each page on it)', async () => {
-    const single = await new DataSource({
-      ...dataSourceOptions(url),
-      extra: { max: 1 },
-    }).initialize();
+  /** Runs `work` with a DataSource on a pool of `max` connections, and one new Marked event. */
+  const withPool = async (
+    max: number,
+    work: (db: DataSource, position: number) => Promise<void>,
+  ) => {
+    const db = await new DataSource({ ...dataSourceOptions(url), extra: { max } }).initialize();
     try {
-      const { events } = await append(
-        uuidv4(),
-        [{ type: 'Marked', schemaVersion: 1, data: { n: 9 } }],
-        'no_stream',
-      );
+      const marked = { type: 'Marked', schemaVersion: 1, data: { n: 9 } };
+      const { events } = await append(uuidv4(), [marked], 'no_stream');
+      await work(db, events[0].position);
+    } finally {
+      await db.destroy();
+    }
+  };
+
+  it('rebuilds on a pool of one connection (reading each page on it)', async () => {
+    await withPool(1, async (single, position) => {
       await runner(single).rebuild();
-      expect(await marks()).toContain(events[0].position);
+      expect(await marks()).toContain(position);
       const [{ last }] = (await other.query(`SELECT max(global_position)::int AS last FROM events`))
         .rows;
       expect(await checkpoint()).toBe(last);
-    } finally {
-      await single.destroy();
-    }
+    });
   });
 
   it('rebuilds while the pool is full of callers waiting for its lock', async () => {
     // Three rebuilds at once on a pool of three: the two waiting for the first one's lock hold
     // the other connections, so the first reads each page on its own.
-    const small = await new DataSource({
-      ...dataSourceOptions(url),
-      extra: { max: 3 },
-    }).initialize();
-    try {
-      const { events } = await append(
-        uuidv4(),
-        [{ type: 'Marked', schemaVersion: 1, data: { n: 10 } }],
-        'no_stream',
-      );
-      await Promise.all([
-        runner(small).rebuild(),
-        runner(small).rebuild(),
-        runner(small).rebuild(),
-      ]);
-      expect(await marks()).toContain(events[0].position);
-    } finally {
-      await small.destroy();
-    }
+    await withPool(3, async (small, position) => {
+      await Promise.all([1, 2, 3].map(() => runner(small).rebuild()));
+      expect(await marks()).toContain(position);
+    });
   });
 
   it('ends a rebuild whose statement is cancelled, parking nothing and keeping the old rows', async () => {
