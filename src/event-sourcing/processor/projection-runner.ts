@@ -236,13 +236,8 @@ export class ProjectionRunner {
       // a connection the pool has free at once: waiting for one could wait forever, as the
       // callers holding them may be waiting for this rebuild's lock (another rebuild, a retry).
       // Without one, the read waits its turn on the rebuild's own connection.
-      const pool = (this.dataSource.driver as { master?: pg.Pool }).master;
-      const spare = () =>
-        pool !== undefined &&
-        pool.waitingCount === 0 &&
-        (pool.idleCount > 0 || pool.totalCount < (pool.options.max ?? 10));
       const readAhead = async (after: LogCheckpoint) => {
-        const db = spare() ? this.dataSource.manager : runner.manager;
+        const db = spareConnections(this.dataSource) > 0 ? this.dataSource.manager : runner.manager;
         const events = await this.store.readAll(after, pageSize, db);
         return { events, envelopes: this.decodeIfValid(events) };
       };
@@ -454,11 +449,13 @@ export class ProjectionRunner {
     work: (events: LogEvent[], runner: QueryRunner, held: Set<string>) => Promise<void>,
     readAhead?: LogCheckpoint,
   ): Promise<number> {
-    // Read from where the checkpoint was while the batch opens (on another connection): if it is
-    // still there, the read below takes the events from the shared reader instead of the log.
-    if (readAhead) {
-      void this.reader.read(readAhead, limit, this.dataSource.manager).catch(() => undefined);
-    }
+    // Read from where the checkpoint was while the batch opens, if the pool has a connection for
+    // each at once (a batch holding one must not wait for another): if the checkpoint is still
+    // there, the batch takes that read. Other runners may share it (SharedLogReader).
+    const ahead =
+      readAhead && spareConnections(this.dataSource) >= 2
+        ? this.reader.read(readAhead, limit, this.dataSource.manager).catch(() => undefined)
+        : undefined;
     const runner = this.dataSource.createQueryRunner();
     const client = (await runner.connect()) as pg.PoolClient;
     let committed = false;
@@ -471,10 +468,14 @@ export class ProjectionRunner {
       if (!lock.rows[0].locked) return 0;
       const row = checkpoint.rows[0] as CheckpointRow & { held: string[] };
       const from = toCheckpoint(row);
-      const { events, shared } = await this.reader.read(from, limit, runner.manager);
+      const { events, shared } =
+        (ahead && sameCheckpoint(from, readAhead!) ? await ahead : undefined) ??
+        (await this.reader.read(from, limit, runner.manager));
       this.mayHaveMore = shared;
       if (events.length === 0) {
         this.known = from;
+        // The events that woke it were in the batch before: read first next time (skipUnhandled).
+        this.appliedLast = false;
         return 0;
       }
       await work(events, runner, new Set(row.held));
@@ -637,6 +638,21 @@ interface CheckpointRow {
 
 export function toCheckpoint(row: CheckpointRow): LogCheckpoint {
   return { transactionId: row.transactionId, position: Number(row.position) };
+}
+
+function sameCheckpoint(a: LogCheckpoint, b: LogCheckpoint): boolean {
+  return a.transactionId === b.transactionId && a.position === b.position;
+}
+
+/**
+ * Connections the DataSource's pool gives at once (idle ones, and room to open more), none while
+ * callers wait for one. Whoever holds a connection takes a second one only from these: waiting
+ * for it could wait on the callers that hold the others.
+ */
+function spareConnections(dataSource: DataSource): number {
+  const pool = (dataSource.driver as { master?: pg.Pool }).master;
+  if (!pool || pool.waitingCount > 0) return 0;
+  return pool.idleCount + (pool.options.max ?? 10) - pool.totalCount;
 }
 
 /**
