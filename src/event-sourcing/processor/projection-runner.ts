@@ -63,7 +63,7 @@ function endsRebuild(error: unknown): boolean {
   return isConnectionError(error) || (error as { code?: unknown }).code === QUERY_CANCELED;
 }
 
-/** A replay without savepoints failed on its events: a handler threw, or an event cannot be read. */
+/** A replay without savepoints failed on its events: a handler threw, or an event is unreadable. */
 class EventsFailed extends Error {
   constructor(cause: unknown) {
     super(messageOf(cause), { cause });
@@ -195,8 +195,8 @@ export class ProjectionRunner {
    * TRUNCATE, which would block them). Waits for a batch in flight in any process; other
    * processes skip this projection meanwhile. Events that fail are parked, not retried: a replay
    * that fails on an event is rolled back and run again with a savepoint around each page, then
-   * around each event of a page that fails. Savepoints cost round trips, and past 64 that write in one
-   * transaction, other sessions' visibility checks fall back to pg_subtrans until it ends.
+   * around each event of a page that fails. Savepoints cost round trips, and past 64 that write
+   * in one transaction, other sessions' visibility checks fall back to pg_subtrans until it ends.
    */
   async rebuild(): Promise<void> {
     this.rebuilding = true;
@@ -498,7 +498,6 @@ export class ProjectionRunner {
     }
   }
 
-  /** Streams with a parked event: their later events wait behind it, in order. */
   private async park(
     runner: QueryRunner,
     event: LogEvent,
@@ -563,10 +562,6 @@ export class ProjectionRunner {
   }
 
   /**
-   * Applies events in log order. A handler with `handleBatch` gets all its events of the batch in
-   * one call (set-based writes); the others get them one by one.
-   */
-  /**
    * The envelopes of the events this projection handles, in log order.
    * @throws EventSchemaError for an event no registered class reads: it is parked, not skipped, as
    * it may be one the app should know.
@@ -589,7 +584,11 @@ export class ProjectionRunner {
     }
   }
 
-  /** Runs the handlers on the events (decoded already: `envelopes`), in one transaction's manager. */
+  /**
+   * Applies events in log order (decoded already, if `envelopes` is given). A handler with
+   * `handleBatch` gets all its events of the batch in one call (set-based writes); the others get
+   * them one by one.
+   */
   private async applyAll(
     events: LogEvent[],
     manager: EntityManager,
