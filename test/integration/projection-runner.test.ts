@@ -3,7 +3,12 @@ import pg from 'pg';
 import { DataSource, type EntityManager } from 'typeorm';
 import { v4 as uuidv4 } from 'uuid';
 import { dataSourceOptions } from '../../src/database/data-source-options.js';
-import { DomainEvent, EventRegistry, EventStore } from '../../src/event-sourcing/index.js';
+import {
+  DomainEvent,
+  EventRegistry,
+  EventStore,
+  type EventSourcingOptions,
+} from '../../src/event-sourcing/index.js';
 import { resolveOptions } from '../../src/event-sourcing/options.js';
 import { ProjectionRunner } from '../../src/event-sourcing/processor/projection-runner.js';
 import { SharedLogReader } from '../../src/event-sourcing/processor/shared-log-reader.js';
@@ -35,7 +40,7 @@ describe('ProjectionRunner', () => {
   /** The handler fails as a cancelled statement does (statement_timeout, an operator). */
   let cancelled = false;
 
-  const runner = (db = dataSource) => {
+  const runner = (db = dataSource, options: EventSourcingOptions = {}) => {
     const registry = new EventRegistry();
     registry.register([Marked, Ignored]);
     const handler = {
@@ -69,7 +74,7 @@ describe('ProjectionRunner', () => {
       db === dataSource ? store : new EventStore(db),
       new SharedLogReader(store),
       registry,
-      resolveOptions({}),
+      resolveOptions(options),
       () => undefined,
     );
   };
@@ -106,6 +111,13 @@ describe('ProjectionRunner', () => {
       );
       if (rows[0].behind) return appended;
       if (tries >= 1_500) throw new Error('the fence did not pass the appended events in 30 s');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  /** Waits (10 s at most) until `done` holds. */
+  const until = async (done: () => Promise<boolean>, what: string) => {
+    for (let tries = 0; !(await done()); tries++) {
+      if (tries >= 500) throw new Error(`waited 10 s for ${what}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
@@ -214,6 +226,30 @@ describe('ProjectionRunner', () => {
       r.wake();
       expect(await r.processBatch()).toBe(0);
       expect(await checkpoint()).toBe(ignoredToo);
+    });
+
+    it('looks again soon when a wake finds its events still behind the fence', async () => {
+      const r = runner(dataSource, { pollIntervalMs: 60_000 });
+      const first = await appendOne(marked);
+      const holder = new pg.Client({ connectionString: url });
+      await holder.connect();
+      r.start();
+      try {
+        await until(async () => (await checkpoint()) === first, 'the runner to catch up');
+        // A transaction older than the next event holds the fence back, as another database's can.
+        await holder.query('BEGIN');
+        await holder.query('SELECT pg_current_xact_id()');
+        const { events } = await store.append(uuidv4(), [marked], 'no_stream');
+        r.wake(); // as the append's NOTIFY does: nothing to read yet
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(await marks()).not.toContain(events[0].position);
+        await holder.query('COMMIT');
+        // Well before the 60 s poll.
+        await until(async () => (await marks()).includes(events[0].position), 'the event');
+      } finally {
+        await holder.end();
+        await r.stop();
+      }
     });
 
     it('does not move the checkpoint while another process holds the projection', async () => {

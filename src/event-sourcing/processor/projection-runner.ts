@@ -304,8 +304,11 @@ export class ProjectionRunner {
   private async run(): Promise<void> {
     let failures = 0;
     let singleSteps = 0;
+    /** Looks since a wake found nothing to read (see below). */
+    let looks = 0;
     while (!this.stopping) {
       const limit = singleSteps > 0 ? 1 : this.options.batchSize;
+      const woken = this.pending;
       let applied: number;
       try {
         applied = await this.processBatch(limit);
@@ -341,9 +344,18 @@ export class ProjectionRunner {
         await this.idle(Math.min(30_000, 50 * 2 ** Math.max(failures, 1)));
         continue;
       }
+      // Woken by an append, yet nothing to read: its events may still be behind the fence (a
+      // transaction older than them is open somewhere on the server). Look again after 50 ms,
+      // then twice as long each time, up to the poll interval, instead of waiting for the poll.
+      if (applied > 0) looks = 0;
+      else if (woken) looks = 1;
+      else if (looks > 0) looks += 1;
+      let wait = this.options.pollIntervalMs;
+      if (looks > 0 && 25 * 2 ** looks < wait) wait = 25 * 2 ** looks;
+      else looks = 0;
       // A batch taken from another runner's read may not reach the end of the log: ask again.
       // A poll nobody woke it for reads the checkpoint again (see skipUnhandled).
-      if (applied < limit && !this.mayHaveMore && !(await this.idle(this.options.pollIntervalMs)))
+      if (applied < limit && !this.mayHaveMore && !(await this.idle(wait)) && looks === 0)
         this.known = undefined;
     }
     if (this.stopping && this.status === 'failing') this.status = 'stopped';
