@@ -185,17 +185,31 @@ export interface AppProcess {
 const live = new Set<AppProcess>();
 let exitHookInstalled = false;
 
-/** A free loopback port: bind port 0, read it, release it. */
-export function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
+/**
+ * Ports for this Jest worker's apps: a range of its own, below the ephemeral ports. A port the
+ * system picked (bind port 0, release) could go to another worker's app in the moment before
+ * ours binds it; ours then failed to start, and the readiness poll had already been answered by
+ * the other app, so the test talked to that app and its database.
+ */
+const PORTS_PER_WORKER = 400;
+let nextPort = 0;
+
+/** A free loopback port from this worker's range (see above). */
+export async function freePort(): Promise<number> {
+  const base = 20_000 + Number(process.env.JEST_WORKER_ID ?? 0) * PORTS_PER_WORKER;
+  for (let tries = 0; tries < PORTS_PER_WORKER; tries++) {
+    const port = base + (nextPort++ % PORTS_PER_WORKER);
+    if (await canBind(port)) return port;
+  }
+  throw new Error(`no free port in ${base}-${base + PORTS_PER_WORKER - 1}`);
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((done) => {
     const server = createServer();
     server.unref();
-    server.on('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => (port ? done(port) : fail(new Error('no port'))));
-    });
+    server.once('error', () => done(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
   });
 }
 
