@@ -116,7 +116,7 @@ export class EventStore {
   lastAppendedPosition = 0;
   /** The SQL names of the event store's tables (option `schema`). */
   readonly tables: EventStoreTables;
-  private readonly appendListeners = new Set<() => void>();
+  private readonly appendListeners = new Set<(position: number) => void>();
   private readonly sql: Record<
     | 'append'
     | 'readStream'
@@ -306,8 +306,11 @@ export class EventStore {
     return stored.length === eventIds.length && sameStream ? stored : undefined;
   }
 
-  /** Calls `listener` after each append of this process; returns the unsubscribe function. */
-  onAppend(listener: () => void): () => void {
+  /**
+   * Calls `listener` after each append of this process, with the global position of its last
+   * event; returns the unsubscribe function.
+   */
+  onAppend(listener: (position: number) => void): () => void {
     this.appendListeners.add(listener);
     return () => this.appendListeners.delete(listener);
   }
@@ -315,7 +318,7 @@ export class EventStore {
   private appended(stored: StoredEvent[]): AppendResult {
     const last = stored[stored.length - 1];
     this.lastAppendedPosition = Math.max(this.lastAppendedPosition, last.position);
-    for (const listener of this.appendListeners) listener();
+    for (const listener of this.appendListeners) listener(last.position);
     return { version: last.version, position: last.position, events: stored };
   }
 }

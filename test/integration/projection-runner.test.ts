@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import pg from 'pg';
 import { DataSource, type EntityManager } from 'typeorm';
 import { v4 as uuidv4 } from 'uuid';
@@ -226,6 +226,35 @@ describe('ProjectionRunner', () => {
       r.wake();
       expect(await r.processBatch()).toBe(0);
       expect(await checkpoint()).toBe(ignoredToo);
+    });
+
+    it('opens no batch when woken for events it has read already', async () => {
+      const r = runner();
+      await appendOne(marked);
+      expect(await r.processBatch()).toBe(1);
+      // An append wakes it after its event went into a batch (the wake comes when the append
+      // returns): the next batch would find nothing, so it reads before it opens one.
+      const late = await appendOne(marked);
+      r.wake(late);
+      expect(await r.processBatch()).toBe(1);
+      r.wake(late);
+      // The batch transaction (withCheckpoint): a read that finds nothing opens none.
+      const opened = jest.spyOn(
+        r as unknown as { withCheckpoint: () => unknown },
+        'withCheckpoint',
+      );
+      try {
+        expect(await r.processBatch()).toBe(0);
+        expect(opened).not.toHaveBeenCalled();
+        // Woken for an event it has not read: the batch opens while the log is read.
+        const next = await appendOne(marked);
+        r.wake(next);
+        expect(await r.processBatch()).toBe(1);
+        expect(opened).toHaveBeenCalledTimes(1);
+        expect(await marks()).toContain(next);
+      } finally {
+        opened.mockRestore();
+      }
     });
 
     it('looks again soon when a wake finds its events still behind the fence', async () => {

@@ -110,8 +110,8 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
     // instance that runs no processor still tells those that do (else they would find its events
     // only at their next poll).
     await this.listener.start();
-    this.stopWatchingAppends = this.store.onAppend(() => {
-      this.wakeAll();
+    this.stopWatchingAppends = this.store.onAppend((position) => {
+      this.wakeAll(position);
       this.listener.notify();
     });
     if (!this.options.runProcessors) return;
@@ -215,8 +215,9 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
     return row.done === true;
   }
 
-  private wakeAll(): void {
-    for (const runner of this.runners.values()) runner.wake();
+  /** `position`: of the append that wakes them, when it is this process's own. */
+  private wakeAll(position?: number): void {
+    for (const runner of this.runners.values()) runner.wake(position);
   }
 
   private advanced(): void {

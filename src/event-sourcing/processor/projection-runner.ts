@@ -114,6 +114,9 @@ export class ProjectionRunner {
   private rebuilding = false;
   /** The last batch applied events this projection handles (see processBatch). */
   private appliedLast = false;
+  /** The highest global position this runner has read, and the highest it was woken for. */
+  private seenUpTo = 0;
+  private wokenFor = 0;
   /**
    * The checkpoint as this runner last read or moved it. Anything else may have moved it since (a
    * runner of another process, a rebuild): it is only used where a moved checkpoint is detected.
@@ -183,9 +186,13 @@ export class ProjectionRunner {
     this.status = 'stopped';
   }
 
-  /** New events may be there: run now instead of at the next poll. */
-  wake(): void {
+  /**
+   * New events may be there: run now instead of at the next poll. `position`: the global position
+   * of the append that wakes it, if known (an append of this process).
+   */
+  wake(position = Infinity): void {
     this.pending = true;
+    if (position > this.wokenFor) this.wokenFor = position;
     this.wakeUp?.();
   }
 
@@ -364,12 +371,17 @@ export class ProjectionRunner {
   /** Applies the next batch; returns how many events it read (0 when idle or locked elsewhere). */
   async processBatch(limit = this.options.batchSize): Promise<number> {
     const woken = this.pending;
+    // Woken for events this runner has not read yet (an append can wake it after its events went
+    // into the batch in flight, which then leaves nothing for this one).
+    const unseen = this.wokenFor > this.seenUpTo;
     this.pending = false;
+    this.wokenFor = 0;
     this.mayHaveMore = false;
     // Woken by new events right after a batch that applied some: they are most likely this
     // projection's too, so its batch opens while the log is read, instead of after a read that
     // checks whether they can be skipped (one round trip less).
-    const readAhead = woken && this.appliedLast && !this.rebuilding ? this.known : undefined;
+    const readAhead =
+      woken && unseen && this.appliedLast && !this.rebuilding ? this.known : undefined;
     if (!readAhead) {
       const skipped = await this.skipUnhandled(limit);
       if (skipped !== undefined) {
@@ -419,6 +431,7 @@ export class ProjectionRunner {
       this.mayHaveMore = shared;
       return 0;
     }
+    this.saw(events);
     const unhandled = (e: LogEvent) =>
       this.registry.classFor(e.type) !== undefined && this.handlersFor(e.type).length === 0;
     if (!events.every(unhandled)) return undefined;
@@ -484,6 +497,7 @@ export class ProjectionRunner {
         (ahead && sameCheckpoint(from, readAhead!) ? await ahead : undefined) ??
         (await this.reader.read(from, limit, runner.manager));
       this.mayHaveMore = shared;
+      this.saw(events);
       if (events.length === 0) {
         this.known = from;
         // The events that woke it were in the batch before: read first next time (skipUnhandled).
@@ -508,6 +522,10 @@ export class ProjectionRunner {
       adoptTransaction(runner, false);
       await runner.release();
     }
+  }
+
+  private saw(events: LogEvent[]): void {
+    for (const { position } of events) if (position > this.seenUpTo) this.seenUpTo = position;
   }
 
   private async park(
