@@ -53,8 +53,12 @@ export interface LogEvent extends StoredEvent {
   transactionId: string;
 }
 
+// recorded_at as milliseconds since 1970, cut as a JavaScript Date cuts it (exact: extract gives a
+// numeric from PostgreSQL 14 on). The driver parses a timestamp's text with a regular expression,
+// 7% of a rebuild's CPU profile, and garbage.
+const RECORDED_MS = `floor(extract(epoch FROM recorded_at) * 1000)::float8 AS "recordedAt"`;
 const COLUMNS = `event_id AS "eventId", stream_id AS "streamId", version, global_position AS "position",
-  type, schema_version AS "schemaVersion", data, metadata, recorded_at AS "recordedAt"`;
+  type, schema_version AS "schemaVersion", data, metadata, ${RECORDED_MS}`;
 
 // One statement, one round trip: reads the stream's head through the unique index, checks the
 // expectation and inserts every event, each column passed as an array. A racing writer that
@@ -68,7 +72,7 @@ FROM (SELECT coalesce(max(version), -1) AS v FROM ${t.events} WHERE stream_id = 
        WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, i)
 WHERE ($7::int IS NULL OR head.v = $7::int) AND (NOT $8::bool OR head.v >= 0)
 ORDER BY e.i
-RETURNING version, global_position AS "position", recorded_at AS "recordedAt"`;
+RETURNING version, global_position AS "position", ${RECORDED_MS}`;
 
 const READ_STREAM = (t: EventStoreTables) => `SELECT ${COLUMNS} FROM ${t.events}
   WHERE stream_id = $1 AND version >= $2 AND version <= $3 AND ($4::timestamptz IS NULL OR recorded_at <= $4)
@@ -103,7 +107,7 @@ type Queryable = Pick<EntityManager, 'query'>;
 interface Assigned {
   version: number;
   position: string;
-  recordedAt: Date;
+  recordedAt: number;
 }
 
 /**
@@ -205,7 +209,7 @@ export class EventStore {
               schemaVersion: events[i].schemaVersion,
               data: events[i].data,
               metadata: metadata[i],
-              recordedAt: row.recordedAt,
+              recordedAt: new Date(row.recordedAt),
             })),
           );
         }
@@ -323,7 +327,11 @@ export class EventStore {
   }
 }
 
-type EventRow = Omit<StoredEvent, 'position'> & { position: string; transactionId?: string };
+type EventRow = Omit<StoredEvent, 'position' | 'recordedAt'> & {
+  position: string;
+  recordedAt: number;
+  transactionId?: string;
+};
 
 // Events built field by field, all of one shape (the transaction id is set where the read selects
 // it, the log's): spreading the driver's rows cost a rebuild about a tenth of its time, in copying
@@ -338,7 +346,7 @@ function toEvent(r: EventRow): StoredEvent & { transactionId?: string } {
     schemaVersion: Number(r.schemaVersion),
     data: r.data,
     metadata: r.metadata,
-    recordedAt: r.recordedAt,
+    recordedAt: new Date(r.recordedAt),
     transactionId: r.transactionId,
   };
 }

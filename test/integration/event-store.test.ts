@@ -56,6 +56,31 @@ describe('EventStore', () => {
       expect([...first.events, ...second.events]).toEqual(read);
     });
 
+    it('reads recorded_at as the driver reads a timestamptz, microseconds cut', async () => {
+      // Written by a script, with microseconds and an offset; before 1970 too.
+      const stream = uuidv4();
+      const times = [
+        '2026-11-27 17:46:35.123999+00',
+        '2026-03-29 01:30:00.5+02',
+        '1969-12-31 23:59:59.9995+00',
+        '0001-01-01 00:00:00.999999+00',
+      ];
+      await dataSource.query(
+        `INSERT INTO events (stream_id, version, type, recorded_at)
+         SELECT $1, i - 1, 'Happened', t FROM unnest($2::timestamptz[]) WITH ORDINALITY AS x(t, i)`,
+        [stream, times],
+      );
+      const driver: { t: Date }[] = await dataSource.query(
+        `SELECT recorded_at AS t FROM events WHERE stream_id = $1 ORDER BY version`,
+        [stream],
+      );
+      const read = await store.readStream(stream);
+      expect(read.map((e) => e.recordedAt.toISOString())).toEqual(
+        driver.map((r) => r.t.toISOString()),
+      );
+      expect(read[0].recordedAt.toISOString()).toBe('2026-11-27T17:46:35.123Z');
+    });
+
     it('stores data and metadata exactly, whatever characters their strings hold', async () => {
       const stream = uuidv4();
       const tricky = 'quote " backslash \\ \\" brace {} comma , newline \n tab \t NULL é 漢 🙂';
