@@ -48,8 +48,27 @@ describe('LogListener', () => {
       expect(sentAt.length).toBeGreaterThan(1);
       expect(sentAt.length).toBeLessThan(20);
       expect(sentAt[sentAt.length - 1]).toBeGreaterThan(lastAppend);
-      expect(heard).toBeGreaterThan(0); // the listening connection hears its own NOTIFYs
+      // The process's appends woke its processors already: its own NOTIFYs come back unheard.
+      expect(heard).toBe(0);
     } finally {
+      await listener.stop();
+    }
+  });
+
+  it("hears another process's NOTIFY", async () => {
+    let heard = 0;
+    const listener = new LogListener(dataSource, () => (heard += 1));
+    await listener.start();
+    const other = new LogListener(dataSource, () => undefined);
+    await other.start();
+    try {
+      heard = 0;
+      other.notify();
+      const deadline = Date.now() + 5_000;
+      while (heard === 0 && Date.now() < deadline) await sleep(10);
+      expect(heard).toBe(1);
+    } finally {
+      await other.stop();
       await listener.stop();
     }
   });

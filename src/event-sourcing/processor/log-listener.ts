@@ -9,8 +9,11 @@ const LISTEN = `LISTEN ${EVENTS_CHANNEL}`;
 const NOTIFY = `NOTIFY ${EVENTS_CHANNEL}`;
 
 /**
- * Holds one connection that LISTENs for appended events (from any process of the app) and calls
- * `onEvents`; the same connection NOTIFYs the others of this process's appends.
+ * Holds one connection that LISTENs for appended events (from the other processes of the app) and
+ * calls `onEvents`; the same connection NOTIFYs the others of this process's appends. It ignores
+ * its own NOTIFYs, which PostgreSQL delivers back to it: this process's appends have woken its
+ * processors already, with their positions (a wake without one opens a batch that often finds
+ * nothing).
  * Reconnects after a failure; the processors' slow poll covers the time it is away.
  */
 export class LogListener {
@@ -40,7 +43,11 @@ export class LogListener {
       database: options.database,
       ssl: options.ssl as pg.ClientConfig['ssl'],
     });
-    client.on('notification', () => this.onEvents());
+    client.on('notification', (message) => {
+      // The backend's process id (set on connect; not in pg's types).
+      const own = (client as pg.Client & { processID: number | null }).processID;
+      if (message.processId !== own) this.onEvents();
+    });
     client.on('error', (error) => this.reconnect(error));
     client.on('end', () => this.reconnect());
     try {
