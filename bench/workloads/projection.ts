@@ -17,9 +17,11 @@ const VACUUM_READ_TABLES = 'VACUUM account_summaries, statement_lines';
 /** The page a rebuild reads (ProjectionRunner's REBUILD_PAGE_SIZE): the raw read uses the same. */
 const BATCH = 2_000;
 
-// The same columns and order as the processor's read, without the snapshot fence.
+// The same columns and order as the processor's read (recorded_at as milliseconds, as the store
+// selects it, so the driver does not parse its text), without the snapshot fence.
 const KEYSET = `SELECT event_id AS "eventId", stream_id AS "streamId", version, global_position AS "position",
-  type, schema_version AS "schemaVersion", data, metadata, recorded_at AS "recordedAt",
+  type, schema_version AS "schemaVersion", data, metadata,
+  floor(extract(epoch FROM recorded_at) * 1000)::float8 AS "recordedAt",
   transaction_id::text AS "transactionId"
   FROM events WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
   ORDER BY transaction_id, global_position LIMIT $3`;
