@@ -372,7 +372,9 @@ export class ProjectionRunner {
   async processBatch(limit = this.options.batchSize): Promise<number> {
     const woken = this.pending;
     // Woken for events this runner has not read yet (an append can wake it after its events went
-    // into the batch in flight, which then leaves nothing for this one).
+    // into the batch in flight, which then leaves nothing for this one). By global position, so
+    // only a guess (the log is read in transaction order), but it only picks which of two correct
+    // ways the batch takes.
     const unseen = this.wokenFor > this.seenUpTo;
     this.pending = false;
     this.wokenFor = 0;
