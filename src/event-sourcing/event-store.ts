@@ -54,8 +54,8 @@ export interface LogEvent extends StoredEvent {
 }
 
 // recorded_at as milliseconds since 1970, cut as a JavaScript Date cuts it (exact: extract gives a
-// numeric from PostgreSQL 14 on). The driver parses a timestamp's text with a regular expression,
-// 7% of a rebuild's CPU profile, and garbage.
+// numeric from PostgreSQL 14 on). The driver parses a timestamp's text with a regular expression:
+// 7% of the CPU profile of the rebuild benchmark, and garbage.
 const RECORDED_MS = `floor(extract(epoch FROM recorded_at) * 1000)::float8 AS "recordedAt"`;
 const COLUMNS = `event_id AS "eventId", stream_id AS "streamId", version, global_position AS "position",
   type, schema_version AS "schemaVersion", data, metadata, ${RECORDED_MS}`;
