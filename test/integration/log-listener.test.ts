@@ -50,6 +50,9 @@ describe('LogListener', () => {
       expect(sentAt[sentAt.length - 1]).toBeGreaterThan(lastAppend);
       // The process's appends woke its processors already: its own NOTIFYs come back unheard.
       expect(heard).toBe(0);
+      // A NOTIFY is only a wake-up: its commit does not wait for the WAL flush.
+      const shown = (await query('SHOW synchronous_commit')) as pg.QueryResult;
+      expect(shown.rows).toEqual([{ synchronous_commit: 'off' }]);
     } finally {
       await listener.stop();
     }

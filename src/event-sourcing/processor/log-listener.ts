@@ -7,6 +7,7 @@ import type { PostgresDataSourceOptions } from 'typeorm/driver/postgres/Postgres
 export const EVENTS_CHANNEL = 'tally_events';
 const LISTEN = `LISTEN ${EVENTS_CHANNEL}`;
 const NOTIFY = `NOTIFY ${EVENTS_CHANNEL}`;
+const NO_FLUSH_WAIT = `SET synchronous_commit = off`;
 
 /**
  * Holds one connection that LISTENs for appended events (from the other processes of the app) and
@@ -21,7 +22,7 @@ export class LogListener {
   private client?: pg.Client;
   private closed = false;
   private retry?: NodeJS.Timeout;
-  private notifyTimer?: NodeJS.Timeout;
+  private notifyScheduled?: NodeJS.Immediate;
   /** A NOTIFY is in flight; `notifyAgain`: appends came after it was sent. */
   private notifying = false;
   private notifyAgain = false;
@@ -53,6 +54,7 @@ export class LogListener {
     try {
       await client.connect();
       await client.query(LISTEN);
+      await client.query(NO_FLUSH_WAIT);
       this.client = client;
       this.onEvents();
     } catch (error) {
@@ -61,16 +63,18 @@ export class LogListener {
   }
 
   /**
-   * Tells every listening process that events were appended: at most one NOTIFY per 10 ms, sent
-   * outside the appending transaction (a NOTIFY inside it would serialize the writers' commits),
-   * and one at a time on the connection (appends while one is in flight send another after it).
+   * Tells every listening process that events were appended: outside the appending transaction (a
+   * NOTIFY inside it would serialize the writers' commits), on the next turn of the event loop (so
+   * the appends of one turn share it), and one at a time on the connection (appends while one is
+   * in flight send another after it). Its commit does not wait for the WAL flush: a wake-up lost
+   * in a crash is made up by the processors' poll.
    */
   notify(): void {
     if (!this.client) return;
     if (this.notifying) this.notifyAgain = true;
-    if (this.notifyTimer || this.notifying) return;
-    this.notifyTimer = setTimeout(() => {
-      this.notifyTimer = undefined;
+    if (this.notifyScheduled || this.notifying) return;
+    this.notifyScheduled = setImmediate(() => {
+      this.notifyScheduled = undefined;
       const client = this.client;
       if (!client) return;
       this.notifying = true;
@@ -83,11 +87,11 @@ export class LogListener {
           this.notifyAgain = false;
           this.notify();
         });
-    }, 10);
+    });
   }
 
   async stop(): Promise<void> {
-    clearTimeout(this.notifyTimer);
+    clearImmediate(this.notifyScheduled);
     this.closed = true;
     clearTimeout(this.retry);
     const client = this.client;
