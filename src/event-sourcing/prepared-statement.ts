@@ -10,8 +10,8 @@ type Queryable = Pick<EntityManager, 'query'>;
  * is skipped. Inside a caller's transaction (an EntityManager) it runs through that manager.
  *
  * Not `pool.query`: it hands every error to the pool, which then closes the connection. An error
- * the server answered (an append's unique violation, under contention) leaves the connection
- * usable; closing it cost a new backend and its prepared statements on every conflict.
+ * that fails only the statement (an append's unique violation, under contention) leaves the
+ * connection usable; closing it cost a new backend and its prepared statements on every conflict.
  */
 export class PreparedStatement {
   private readonly name: string;
@@ -29,17 +29,29 @@ export class PreparedStatement {
     const pool = (dataSource.driver as unknown as { master: pg.Pool }).master;
     const client = await pool.connect();
     let broken: Error | undefined;
+    // The pool listens for errors of idle connections only: a socket lost during the statement
+    // would otherwise be an unhandled 'error' event.
+    const lost = (error: Error) => (broken ??= error);
+    client.on('error', lost);
     try {
       const result = await client.query({ name: this.name, text: this.text, values });
       return result.rows as R[];
     } catch (error) {
-      // Only an ERROR ends the statement alone; anything else ends the connection too (a FATAL
-      // from the server, a lost socket, a client-side timeout).
-      if (!(error instanceof pg.DatabaseError && error.severity === 'ERROR'))
-        broken = error as Error;
+      if (!failsStatementOnly(error)) broken ??= error as Error;
       throw error;
     } finally {
+      client.removeListener('error', lost);
       client.release(broken);
     }
   }
+}
+
+/**
+ * Errors that end the statement and leave its connection as it was: bad data (22), a constraint
+ * (23), a lost race (40). Anything else (a lost socket, a FATAL, a prepared statement the server
+ * no longer has or whose plan changed type) gives the connection up, as pool.query does.
+ */
+function failsStatementOnly(error: unknown): boolean {
+  const code = error instanceof pg.DatabaseError ? (error.code ?? '') : '';
+  return ['22', '23', '40'].includes(code.slice(0, 2));
 }

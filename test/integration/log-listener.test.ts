@@ -7,6 +7,18 @@ import { createTestDatabase } from '../support/database.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The statements the listener sends on its connection from now on. */
+function statementsSent(listener: LogListener): string[] {
+  const client = (listener as unknown as { client: pg.Client }).client;
+  const query = client.query.bind(client) as (text: string) => Promise<unknown>;
+  const sent: string[] = [];
+  (client as unknown as { query: (text: string) => Promise<unknown> }).query = (text) => {
+    sent.push(text);
+    return query(text);
+  };
+  return sent;
+}
+
 describe('LogListener', () => {
   let dataSource: DataSource;
   beforeAll(async () => {
@@ -53,6 +65,37 @@ describe('LogListener', () => {
       // A NOTIFY is only a wake-up: its commit does not wait for the WAL flush.
       const shown = (await query('SHOW synchronous_commit')) as pg.QueryResult;
       expect(shown.rows).toEqual([{ synchronous_commit: 'off' }]);
+    } finally {
+      await listener.stop();
+    }
+  });
+
+  it('sends the NOTIFY of the appends of one turn of the event loop on the next turn', async () => {
+    const listener = new LogListener(dataSource, () => undefined);
+    await listener.start();
+    try {
+      const sent = statementsSent(listener);
+      listener.notify();
+      listener.notify();
+      expect(sent).toEqual([]);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(sent).toEqual(['NOTIFY tally_events']);
+    } finally {
+      await listener.stop();
+    }
+  });
+
+  it('notifies again after a stop and a start', async () => {
+    const listener = new LogListener(dataSource, () => undefined);
+    await listener.start();
+    listener.notify();
+    await listener.stop();
+    await listener.start();
+    try {
+      const sent = statementsSent(listener);
+      listener.notify();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(sent).toEqual(['NOTIFY tally_events']);
     } finally {
       await listener.stop();
     }

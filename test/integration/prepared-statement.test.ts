@@ -51,4 +51,28 @@ describe('PreparedStatement', () => {
     expect(pool.totalCount).toBe(0);
     expect(await pid()).not.toBe(before);
   });
+
+  it('gives up a connection whose socket is lost during the statement', async () => {
+    const before = await pid();
+    const sleeper = new PreparedStatement('SELECT pg_sleep(0.5)');
+    const running = sleeper.rows(dataSource, []);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const [client] = (pool as unknown as { _clients: pg.Client[] })._clients;
+    const socket = (client as unknown as { connection: { stream: { destroy(e: Error): void } } })
+      .connection.stream;
+    socket.destroy(new Error('socket lost'));
+    await expect(running).rejects.toThrow('socket lost');
+    expect(pool.totalCount).toBe(0);
+    expect(await pid()).not.toBe(before);
+  });
+
+  it('gives up a connection that lost its prepared statements (DEALLOCATE, DISCARD ALL)', async () => {
+    const before = await pid();
+    await new PreparedStatement('DEALLOCATE ALL').rows(dataSource, []);
+    // The driver still takes the statement for prepared on that connection: it fails once...
+    await expect(pid()).rejects.toMatchObject({ code: '26000' });
+    // ...and the pool gives the connection up, instead of failing every call on it.
+    expect(pool.totalCount).toBe(0);
+    expect(await pid()).not.toBe(before);
+  });
 });

@@ -55,9 +55,14 @@ export class LogListener {
       await client.connect();
       await client.query(LISTEN);
       await client.query(NO_FLUSH_WAIT);
+      if (this.closed) throw new Error('stopped while connecting');
       this.client = client;
       this.onEvents();
     } catch (error) {
+      // Not this.client yet: close it here, or it would go on listening beside the next one.
+      client.removeAllListeners('notification');
+      client.removeAllListeners('end');
+      void client.end().catch(() => undefined);
       this.reconnect(error as Error);
     }
   }
@@ -92,6 +97,7 @@ export class LogListener {
 
   async stop(): Promise<void> {
     clearImmediate(this.notifyScheduled);
+    this.notifyScheduled = undefined;
     this.closed = true;
     clearTimeout(this.retry);
     const client = this.client;
