@@ -118,4 +118,31 @@ describe('LogListener', () => {
       await listener.stop();
     }
   });
+
+  it('listens again after losing its connection', async () => {
+    let heard = 0;
+    const listener = new LogListener(dataSource, () => (heard += 1));
+    await listener.start();
+    const other = new LogListener(dataSource, () => undefined);
+    await other.start();
+    const backend = () =>
+      (listener as unknown as { client?: pg.Client & { processID: number } }).client?.processID;
+    try {
+      const lost = backend();
+      await dataSource.query('SELECT pg_terminate_backend($1)', [lost]);
+      // It reconnects after a second (and wakes its processors once it listens again).
+      let deadline = Date.now() + 10_000;
+      while ((backend() === undefined || backend() === lost) && Date.now() < deadline)
+        await sleep(20);
+      expect(backend()).not.toBe(lost);
+      heard = 0;
+      other.notify();
+      deadline = Date.now() + 5_000;
+      while (heard === 0 && Date.now() < deadline) await sleep(10);
+      expect(heard).toBe(1);
+    } finally {
+      await other.stop();
+      await listener.stop();
+    }
+  });
 });

@@ -60,9 +60,7 @@ export class LogListener {
       this.onEvents();
     } catch (error) {
       // Not this.client yet: close it here, or it would go on listening beside the next one.
-      client.removeAllListeners('notification');
-      client.removeAllListeners('end');
-      void client.end().catch(() => undefined);
+      discard(client);
       this.reconnect(error as Error);
     }
   }
@@ -108,13 +106,20 @@ export class LogListener {
   private reconnect(error?: Error): void {
     if (this.closed || this.retry) return;
     if (error) this.logger.warn(`listener connection lost: ${error.message}`);
-    const client = this.client;
+    if (this.client) discard(this.client);
     this.client = undefined;
-    client?.removeAllListeners('end');
-    void client?.end().catch(() => undefined);
     this.retry = setTimeout(() => {
       this.retry = undefined;
       void this.start();
     }, 1000);
   }
+}
+
+/** Closes a connection given up on; nothing it does afterwards reaches the listener. */
+function discard(client: pg.Client): void {
+  client.removeAllListeners('notification');
+  client.removeAllListeners('end');
+  client.removeAllListeners('error');
+  client.on('error', () => undefined);
+  void client.end().catch(() => undefined);
 }
