@@ -24,7 +24,7 @@ describe('PreparedStatement', () => {
   });
   afterAll(() => dataSource.destroy());
 
-  it('keeps its connection after an error the server answered', async () => {
+  it('keeps its connection after an error that fails only the statement', async () => {
     const before = await pid();
     await expect(backend.rows(dataSource, [0])).rejects.toMatchObject({ code: '22012' });
     expect(await pid()).toBe(before);
