@@ -7,6 +7,12 @@ import { createTestDatabase } from '../support/database.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Waits until `done()` holds, or `ms` have passed. */
+async function until(done: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done() && Date.now() < deadline) await sleep(10);
+}
+
 /** The statements the listener sends on its connection from now on. */
 function statementsSent(listener: LogListener): string[] {
   const client = (listener as unknown as { client: pg.Client }).client;
@@ -101,48 +107,51 @@ describe('LogListener', () => {
     }
   });
 
-  it("hears another process's NOTIFY", async () => {
-    let heard = 0;
-    const listener = new LogListener(dataSource, () => (heard += 1));
+  /** A listener, and another process's listener that NOTIFYs it. */
+  async function pair() {
+    const heard = { count: 0 };
+    const listener = new LogListener(dataSource, () => (heard.count += 1));
     await listener.start();
     const other = new LogListener(dataSource, () => undefined);
     await other.start();
+    return {
+      listener,
+      /** Whether the listener hears one NOTIFY of the other, within 5 s. */
+      async hearsOther() {
+        heard.count = 0;
+        other.notify();
+        await until(() => heard.count > 0, 5_000);
+        return heard.count === 1;
+      },
+      async stop() {
+        await other.stop();
+        await listener.stop();
+      },
+    };
+  }
+
+  it("hears another process's NOTIFY", async () => {
+    const { hearsOther, stop } = await pair();
     try {
-      heard = 0;
-      other.notify();
-      const deadline = Date.now() + 5_000;
-      while (heard === 0 && Date.now() < deadline) await sleep(10);
-      expect(heard).toBe(1);
+      expect(await hearsOther()).toBe(true);
     } finally {
-      await other.stop();
-      await listener.stop();
+      await stop();
     }
   });
 
   it('listens again after losing its connection', async () => {
-    let heard = 0;
-    const listener = new LogListener(dataSource, () => (heard += 1));
-    await listener.start();
-    const other = new LogListener(dataSource, () => undefined);
-    await other.start();
+    const { listener, hearsOther, stop } = await pair();
     const backend = () =>
       (listener as unknown as { client?: pg.Client & { processID: number } }).client?.processID;
     try {
       const lost = backend();
       await dataSource.query('SELECT pg_terminate_backend($1)', [lost]);
-      // It reconnects after a second (and wakes its processors once it listens again).
-      let deadline = Date.now() + 10_000;
-      while ((backend() === undefined || backend() === lost) && Date.now() < deadline)
-        await sleep(20);
+      // It reconnects after a second.
+      await until(() => backend() !== undefined && backend() !== lost, 10_000);
       expect(backend()).not.toBe(lost);
-      heard = 0;
-      other.notify();
-      deadline = Date.now() + 5_000;
-      while (heard === 0 && Date.now() < deadline) await sleep(10);
-      expect(heard).toBe(1);
+      expect(await hearsOther()).toBe(true);
     } finally {
-      await other.stop();
-      await listener.stop();
+      await stop();
     }
   });
 });
