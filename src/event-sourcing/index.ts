@@ -50,7 +50,9 @@ export {
 } from './processor/global-log-processor.js';
 export type { ProjectionStatus } from './processor/projection-runner.js';
 export {
+  DeferredWrites,
   Projection,
+  type DeferredWrite,
   type ProjectionContext,
   type ProjectionHandler,
   type ProjectionOptions,

@@ -26,6 +26,15 @@ export interface ProjectionContext {
   manager: EntityManager;
   /** Where the event sits: stream, version, global position, metadata, recordedAt. */
   envelope: EventEnvelope;
+  /**
+   * Queues a write whose result the handler does not need (SQL with `$1`... parameters, as
+   * `manager.query` takes them). The queued writes of a batch run in the order queued, after
+   * every handler of the batch has returned, in the batch's transaction: the processor sends them
+   * together with the move of the checkpoint and the commit, in one round trip. A write that
+   * fails fails the batch, as a handler that throws does. Reads through `manager` in the same
+   * batch do not see them.
+   */
+  defer(sql: string, parameters?: unknown[]): void;
 }
 
 /**
@@ -41,6 +50,30 @@ export interface ProjectionHandler<E extends object = object> {
    */
   handleBatch?(
     envelopes: EventEnvelope<E>[],
-    context: Pick<ProjectionContext, 'manager'>,
+    context: Pick<ProjectionContext, 'manager' | 'defer'>,
   ): Promise<void>;
+}
+
+/** A write queued by {@link ProjectionContext.defer}. */
+export interface DeferredWrite {
+  sql: string;
+  parameters?: unknown[];
+}
+
+/**
+ * The writes handlers queue with `defer`. The processor sends those of a live batch with its
+ * commit; elsewhere (a rebuild's page, a retry, `ProjectionSpec`, a test calling a handler
+ * itself) `flush` runs them, in order, where the handler's own statements ran.
+ */
+export class DeferredWrites {
+  readonly queued: DeferredWrite[] = [];
+
+  readonly defer = (sql: string, parameters?: unknown[]): void => {
+    this.queued.push({ sql, parameters });
+  };
+
+  /** Runs the queued writes in order on `manager`'s connection and empties the queue. */
+  async flush(manager: Pick<EntityManager, 'query'>): Promise<void> {
+    for (const { sql, parameters } of this.queued.splice(0)) await manager.query(sql, parameters);
+  }
 }

@@ -8,6 +8,7 @@ import {
   EventRegistry,
   EventStore,
   type EventSourcingOptions,
+  type ProjectionContext,
 } from '../../src/event-sourcing/index.js';
 import { resolveOptions } from '../../src/event-sourcing/options.js';
 import { ProjectionRunner } from '../../src/event-sourcing/processor/projection-runner.js';
@@ -27,6 +28,8 @@ class Ignored {
 
 /** The `marks` handler fails on a Marked event with this `n`. */
 const POISON = -1;
+/** When the handler defers its writes, the write of a Marked event with this `n` fails. */
+const FAILING_WRITE = -2;
 
 // One runner driven batch by batch, its handler writing a row per event into `marks`.
 describe('ProjectionRunner', () => {
@@ -39,6 +42,12 @@ describe('ProjectionRunner', () => {
   let nested = false;
   /** The handler fails as a cancelled statement does (statement_timeout, an operator). */
   let cancelled = false;
+  /**
+   * The handler defers its insert (ProjectionContext.defer); for a FAILING_WRITE event it
+   * defers a statement that fails with a division by zero, the error that also tells a batch its
+   * checkpoint moved.
+   */
+  let deferring = false;
 
   const runner = (db = dataSource, options: EventSourcingOptions = {}) => {
     const registry = new EventRegistry();
@@ -47,12 +56,18 @@ describe('ProjectionRunner', () => {
       handle: () => Promise.reject(new Error('handleBatch is used')),
       async handleBatch(
         envelopes: { position: number; event: object }[],
-        { manager }: { manager: EntityManager },
+        { manager, defer }: Pick<ProjectionContext, 'manager' | 'defer'>,
       ) {
         const insert = (m: EntityManager) =>
           m.query(`INSERT INTO marks SELECT unnest($1::bigint[])`, [
             envelopes.map((e) => e.position),
           ]);
+        if (deferring) {
+          const good = envelopes.filter((e) => (e.event as Marked).n !== FAILING_WRITE);
+          defer(`INSERT INTO marks SELECT unnest($1::bigint[])`, [good.map((e) => e.position)]);
+          if (good.length < envelopes.length) defer('SELECT 1 / 0');
+          return;
+        }
         if (cancelled) {
           throw Object.assign(new Error('canceling statement due to statement timeout'), {
             code: '57014',
@@ -186,6 +201,61 @@ describe('ProjectionRunner', () => {
     } finally {
       nested = false;
     }
+  });
+
+  describe('writes a handler defers', () => {
+    const event = (n: number) => ({ type: 'Marked', schemaVersion: 1, data: { n } });
+    /** Connections of the DataSource's pool left in pg's pipeline mode. */
+    const pipelining = () =>
+      (
+        (dataSource.driver as unknown as { master: { _clients: { pipeline: boolean }[] } }).master
+          ._clients ?? []
+      ).filter((client) => client.pipeline).length;
+    const parked = async () =>
+      (
+        await other.query(
+          `SELECT global_position::int AS position FROM parked_events WHERE projection = 'marks'`,
+        )
+      ).rows.map((r) => r.position);
+
+    it("commit with the batch's checkpoint", async () => {
+      deferring = true;
+      try {
+        const { events } = await append(uuidv4(), [event(1), event(2)], 'no_stream');
+        const positions = events.map((e) => e.position);
+        expect(await runner().processBatch()).toBe(2);
+        expect(await marks()).toEqual(expect.arrayContaining(positions));
+        expect(await checkpoint()).toBe(positions[1]);
+        expect(pipelining()).toBe(0);
+      } finally {
+        deferring = false;
+      }
+    });
+
+    it('fail the batch when one fails: the event is parked, the others are applied', async () => {
+      deferring = true;
+      const r = runner(dataSource, { poisonAfterAttempts: 2 });
+      try {
+        const [good] = (await append(uuidv4(), [event(1)], 'no_stream')).events;
+        const [poison] = (await append(uuidv4(), [event(FAILING_WRITE)], 'no_stream')).events;
+        const [later] = (await append(uuidv4(), [event(2)], 'no_stream')).events;
+        // A whole batch fails, then its events go one by one: the division by zero is the
+        // write's failure, not a checkpoint that moved, so the poison event ends up parked.
+        await expect(r.processBatch()).rejects.toMatchObject({ code: '22012' });
+        expect(await marks()).not.toContain(good.position);
+        expect(await checkpoint()).toBeLessThan(good.position);
+        expect(pipelining()).toBe(0);
+        r.start();
+        await until(async () => (await checkpoint()) === later.position, 'the runner to pass');
+        expect(await marks()).toEqual(expect.arrayContaining([good.position, later.position]));
+        expect(await marks()).not.toContain(poison.position);
+        expect(await parked()).toContain(poison.position);
+        expect(pipelining()).toBe(0);
+      } finally {
+        deferring = false;
+        await r.stop();
+      }
+    });
   });
 
   describe('events no handler takes', () => {

@@ -42,19 +42,19 @@ const INSERT_LINES = `WITH b AS (
 
 /**
  * Keeps {@link StatementLine}: the opening deposit (if above 0), then every deposit and
- * withdrawal with the running balance. A batch becomes one insert; an event that has its line
- * already (a replay) adds nothing.
+ * withdrawal with the running balance. A batch becomes one insert, deferred (it goes with the
+ * batch's commit); an event that has its line already (a replay) adds nothing.
  */
 @Projection({ name: ACCOUNT_STATEMENT, tables: [StatementLine] })
 @EventsHandler(AccountOpened, MoneyDeposited, MoneyWithdrawn)
 export class StatementProjection implements ProjectionHandler<MoneyEvent> {
-  handle(_event: MoneyEvent, { manager, envelope }: ProjectionContext): Promise<void> {
-    return this.handleBatch([envelope as EventEnvelope<MoneyEvent>], { manager });
+  handle(_event: MoneyEvent, { manager, envelope, defer }: ProjectionContext): Promise<void> {
+    return this.handleBatch([envelope as EventEnvelope<MoneyEvent>], { manager, defer });
   }
 
   async handleBatch(
     envelopes: EventEnvelope<MoneyEvent>[],
-    { manager }: Pick<ProjectionContext, 'manager'>,
+    { defer }: Pick<ProjectionContext, 'manager' | 'defer'>,
   ) {
     const accounts = new Map<string, number>();
     const lines: Record<Exclude<keyof StatementLine, 'balanceAfter'>, unknown[]> = {
@@ -78,6 +78,6 @@ export class StatementProjection implements ProjectionHandler<MoneyEvent> {
       lines.transferId.push(event instanceof AccountOpened ? null : (event.transferId ?? null));
     }
     if (lines.accountId.length === 0) return;
-    await manager.query(INSERT_LINES, [...Object.values(lines), [...accounts.keys()]]);
+    defer(INSERT_LINES, [...Object.values(lines), [...accounts.keys()]]);
   }
 }

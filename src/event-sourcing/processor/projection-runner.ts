@@ -5,7 +5,12 @@ import { EventSchemaError, isConnectionError } from '../errors.js';
 import type { EventClass, EventEnvelope, EventRegistry } from '../event-registry.js';
 import { LOG_START, type EventStore, type LogCheckpoint, type LogEvent } from '../event-store.js';
 import type { ResolvedEventSourcingOptions } from '../options.js';
-import type { ProjectionHandler, ProjectionOptions } from '../projection.js';
+import {
+  DeferredWrites,
+  type DeferredWrite,
+  type ProjectionHandler,
+  type ProjectionOptions,
+} from '../projection.js';
 import { eventStoreTables, type EventStoreTables } from '../tables.js';
 import type { SharedLogReader } from './shared-log-reader.js';
 
@@ -400,11 +405,15 @@ export class ProjectionRunner {
         for (const event of events) {
           if (held.has(event.streamId)) await this.park(runner, event, HELD_BACK, 0);
         }
+        const writes = new DeferredWrites();
         await this.applyAll(
           events.filter((e) => !held.has(e.streamId)),
           runner.manager,
+          undefined,
+          writes,
         );
         this.appliedLast = events.some((e) => this.handlersFor(e.type).length > 0);
+        return writes.queued;
       },
       readAhead,
     );
@@ -468,12 +477,17 @@ export class ProjectionRunner {
   /**
    * One transaction: lock the projection (or give up if another process has it), read up to
    * `limit` events after its checkpoint, run `work`, move the checkpoint past them, commit. The
-   * transaction's opening and closing statements go in one round trip each (OPEN_BATCH,
-   * ADVANCE_AND_COMMIT): a batch is the log read, its handlers' statements and two more.
+   * transaction's opening statements go in one round trip (OPEN_BATCH), and the writes `work`
+   * deferred go with its closing ones (ADVANCE_AND_COMMIT) in another: a batch is the log read,
+   * its handlers' own statements and two more.
    */
   private async withCheckpoint(
     limit: number,
-    work: (events: LogEvent[], runner: QueryRunner, held: Set<string>) => Promise<void>,
+    work: (
+      events: LogEvent[],
+      runner: QueryRunner,
+      held: Set<string>,
+    ) => Promise<DeferredWrite[] | void>,
     readAhead?: LogCheckpoint,
   ): Promise<number> {
     // Read from where the checkpoint was while the batch opens, if the pool has a connection for
@@ -506,14 +520,19 @@ export class ProjectionRunner {
         this.appliedLast = false;
         return 0;
       }
-      await work(events, runner, new Set(row.held));
+      const writes = (await work(events, runner, new Set(row.held))) ?? [];
       const to = events[events.length - 1];
-      try {
-        await client.query(ADVANCE_AND_COMMIT(this.tables, this.name, from, to));
-      } catch (error) {
-        // The checkpoint moved under the batch: it rolls back, nothing was applied.
-        if ((error as { code?: string }).code === DIVISION_BY_ZERO) return 0;
-        throw error;
+      const results = await pipelined(client, [
+        ...writes,
+        { sql: ADVANCE_AND_COMMIT(this.tables, this.name, from, to) },
+      ]);
+      const failed = results.findIndex((result) => result.status === 'rejected');
+      if (failed >= 0) {
+        const { reason } = results[failed] as PromiseRejectedResult;
+        // The checkpoint moved under the batch: it rolls back, nothing was applied. (A deferred
+        // write that fails is a failure of the batch, whatever its error.)
+        if (failed === writes.length && reason?.code === DIVISION_BY_ZERO) return 0;
+        throw reason;
       }
       committed = true;
       this.known = toCheckpoint(to);
@@ -619,20 +638,27 @@ export class ProjectionRunner {
   /**
    * Applies events in log order (decoded already, if `envelopes` is given). A handler with
    * `handleBatch` gets all its events of the batch in one call (set-based writes); the others get
-   * them one by one.
+   * them one by one. The writes they defer run at the end, unless `writes` is given: they are
+   * left in it, for the caller to send with its commit.
    */
   private async applyAll(
     events: LogEvent[],
     manager: EntityManager,
     envelopes = this.decode(events),
+    writes?: DeferredWrites,
   ): Promise<void> {
+    const queue = writes ?? new DeferredWrites();
+    const { defer } = queue;
     for (const { instance, events: classes } of this.definition.handlers) {
       const mine = envelopes.filter((e) => classes.includes(e.event.constructor as EventClass));
       if (mine.length === 0) continue;
-      if (instance.handleBatch) await instance.handleBatch(mine, { manager });
+      if (instance.handleBatch) await instance.handleBatch(mine, { manager, defer });
       else
-        for (const envelope of mine) await instance.handle(envelope.event, { manager, envelope });
+        for (const envelope of mine) {
+          await instance.handle(envelope.event, { manager, envelope, defer });
+        }
     }
+    if (!writes) await queue.flush(manager);
   }
 
   private handlersFor(type: string): ProjectionHandler[] {
@@ -684,6 +710,28 @@ function spareConnections(dataSource: DataSource): number {
   const pool = (dataSource.driver as { master?: pg.Pool }).master;
   if (!pool || pool.waitingCount > 0) return 0;
   return pool.idleCount + (pool.options.max ?? 10) - pool.totalCount;
+}
+
+/**
+ * Runs `statements` in order on `client`, in one round trip: pg's pipeline mode sends each without
+ * waiting for the one before. It is on for these statements only (the connection is idle before
+ * and after them). In a transaction, one that fails aborts it, so those after it fail too (a
+ * COMMIT among them commits nothing). Returns each statement's outcome.
+ */
+async function pipelined(
+  client: pg.PoolClient,
+  statements: DeferredWrite[],
+): Promise<PromiseSettledResult<unknown>[]> {
+  const run = () =>
+    Promise.allSettled(statements.map(({ sql, parameters }) => client.query(sql, parameters)));
+  if (statements.length === 1) return run();
+  const connection = client as pg.PoolClient & { pipeline: boolean };
+  connection.pipeline = true;
+  try {
+    return await run();
+  } finally {
+    connection.pipeline = false;
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { v4 as uuidv4 } from 'uuid';
 import { eventTypeOf, type EventEnvelope, type JsonObject } from '../event-registry.js';
-import type { ProjectionHandler } from '../projection.js';
+import { DeferredWrites, type ProjectionHandler } from '../projection.js';
 
 /** Rolls the spec's transaction back: the read tables are left as they were. */
 class Rollback extends Error {}
@@ -57,7 +57,11 @@ export class ProjectionSpec {
               recordedAt,
               event,
             };
-            for (const handler of this.handlers) await handler.handle(event, { manager, envelope });
+            const writes = new DeferredWrites();
+            for (const handler of this.handlers) {
+              await handler.handle(event, { manager, envelope, defer: writes.defer });
+            }
+            await writes.flush(manager);
           }
         }
         await assert(manager);
