@@ -49,6 +49,7 @@ export {
   type ProjectionInfo,
 } from './processor/global-log-processor.js';
 export type { ProjectionStatus } from './processor/projection-runner.js';
+export { arrayParameter } from './array-parameter.js';
 export {
   DeferredWrites,
   Projection,

@@ -1,5 +1,6 @@
 import { EventsHandler } from '@nestjs/cqrs';
 import {
+  arrayParameter,
   Projection,
   type EventEnvelope,
   type ProjectionContext,
@@ -57,7 +58,10 @@ export class StatementProjection implements ProjectionHandler<MoneyEvent> {
     { defer }: Pick<ProjectionContext, 'manager' | 'defer'>,
   ) {
     const accounts = new Map<string, number>();
-    const lines: Record<Exclude<keyof StatementLine, 'balanceAfter'>, unknown[]> = {
+    const lines: Record<
+      Exclude<keyof StatementLine, 'balanceAfter'>,
+      (number | string | null)[]
+    > = {
       accountId: [],
       version: [],
       type: [],
@@ -78,6 +82,6 @@ export class StatementProjection implements ProjectionHandler<MoneyEvent> {
       lines.transferId.push(event instanceof AccountOpened ? null : (event.transferId ?? null));
     }
     if (lines.accountId.length === 0) return;
-    defer(INSERT_LINES, [...Object.values(lines), [...accounts.keys()]]);
+    defer(INSERT_LINES, [...Object.values(lines), [...accounts.keys()]].map(arrayParameter));
   }
 }
