@@ -6,7 +6,8 @@ const BARE = /^[A-Za-z0-9_.:-]+$/;
  * writes an array parameter by quoting and escaping each element, which for the thousands of
  * elements of a projection batch costs more than the rest of the batch's work in Node. Numbers,
  * booleans, nulls and strings of letters, digits and `_.:-` (uuids, words) need no quoting, and
- * are written as they are; an array with anything else is returned as it is, for pg to write.
+ * are written as they are; an array with anything else (quotes, spaces, an empty string, the
+ * word null, an object, undefined) is returned as it is, for pg to write.
  */
 export function arrayParameter(
   values: readonly (number | boolean | string | null)[],
@@ -20,8 +21,9 @@ export function arrayParameter(
     else if (typeof value === 'number') {
       if (!Number.isFinite(value)) return values;
       literal += String(value);
-    } else if (BARE.test(value) && value.toUpperCase() !== 'NULL') literal += value;
-    else return values;
+    } else if (typeof value === 'string' && BARE.test(value) && value.toUpperCase() !== 'NULL') {
+      literal += value;
+    } else return values;
   }
   return `${literal}}`;
 }

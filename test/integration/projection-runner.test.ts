@@ -30,6 +30,8 @@ class Ignored {
 const POISON = -1;
 /** When the handler defers its writes, the write of a Marked event with this `n` fails. */
 const FAILING_WRITE = -2;
+/** When the handler defers its writes, pg cannot serialize the parameter of this one's write. */
+const UNSERIALIZABLE = -3;
 
 // One runner driven batch by batch, its handler writing a row per event into `marks`.
 describe('ProjectionRunner', () => {
@@ -63,9 +65,19 @@ describe('ProjectionRunner', () => {
             envelopes.map((e) => e.position),
           ]);
         if (deferring) {
-          const good = envelopes.filter((e) => (e.event as Marked).n !== FAILING_WRITE);
+          const n = (e: { event: object }) => (e.event as Marked).n;
+          const good = envelopes.filter((e) => n(e) !== FAILING_WRITE && n(e) !== UNSERIALIZABLE);
           defer(`INSERT INTO marks SELECT unnest($1::bigint[])`, [good.map((e) => e.position)]);
-          if (good.length < envelopes.length) defer('SELECT 1 / 0');
+          if (envelopes.some((e) => n(e) === FAILING_WRITE)) defer('SELECT 1 / 0');
+          if (envelopes.some((e) => n(e) === UNSERIALIZABLE)) {
+            const parameter = {
+              toPostgres() {
+                throw new Error('cannot be serialized');
+              },
+            };
+            defer(`INSERT INTO marks VALUES ($1)`, [parameter]);
+          }
+          await duringBatch();
           return;
         }
         if (cancelled) {
@@ -227,6 +239,45 @@ describe('ProjectionRunner', () => {
         expect(await marks()).toEqual(expect.arrayContaining(positions));
         expect(await checkpoint()).toBe(positions[1]);
         expect(pipelining()).toBe(0);
+      } finally {
+        deferring = false;
+      }
+    });
+
+    it('roll back with the batch when its checkpoint moved under it', async () => {
+      deferring = true;
+      try {
+        const { events } = await append(uuidv4(), [event(1), event(2)], 'no_stream');
+        const [first, second] = events.map((e) => e.position);
+        duringBatch = () => moveCheckpointTo(first);
+        expect(await runner().processBatch()).toBe(0);
+        expect(await marks()).not.toContain(first);
+        expect(await checkpoint()).toBe(first);
+        duringBatch = async () => undefined;
+        expect(await runner().processBatch()).toBe(1);
+        expect(await marks()).toContain(second);
+        expect(await marks()).not.toContain(first);
+      } finally {
+        deferring = false;
+        duringBatch = async () => undefined;
+      }
+    });
+
+    it('fail the batch, sending nothing, when pg cannot serialize one', async () => {
+      deferring = true;
+      try {
+        const before = await checkpoint();
+        const { events } = await append(uuidv4(), [event(1), event(UNSERIALIZABLE)], 'no_stream');
+        await expect(runner().processBatch()).rejects.toThrow('cannot be serialized');
+        expect(await marks()).not.toContain(events[0].position);
+        expect(await checkpoint()).toBe(before);
+        expect(pipelining()).toBe(0);
+        // Applied by hand, so that the events after it do not trip the next tests.
+        await other.query(
+          `INSERT INTO marks VALUES ($1), ($2)`,
+          events.map((e) => e.position),
+        );
+        await moveCheckpointTo(events[1].position);
       } finally {
         deferring = false;
       }

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
+import utils from 'pg/lib/utils.js';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { EventSchemaError, isConnectionError } from '../errors.js';
 import type { EventClass, EventEnvelope, EventRegistry } from '../event-registry.js';
@@ -717,13 +718,19 @@ function spareConnections(dataSource: DataSource): number {
  * waiting for the one before. It is on for these statements only (the connection is idle before
  * and after them). In a transaction, one that fails aborts it, so those after it fail too (a
  * COMMIT among them commits nothing). Returns each statement's outcome.
+ * @throws before anything is sent, when pg cannot serialize a statement's parameters: pg would
+ * fail that statement without the server seeing it, and the ones after it would still run
  */
 async function pipelined(
   client: pg.PoolClient,
   statements: DeferredWrite[],
 ): Promise<PromiseSettledResult<unknown>[]> {
+  const serialized = statements.map(({ sql, parameters }) => ({
+    sql,
+    parameters: parameters === undefined ? undefined : parameters.map(utils.prepareValue),
+  }));
   const run = () =>
-    Promise.allSettled(statements.map(({ sql, parameters }) => client.query(sql, parameters)));
+    Promise.allSettled(serialized.map(({ sql, parameters }) => client.query(sql, parameters)));
   if (statements.length === 1) return run();
   const connection = client as pg.PoolClient & { pipeline: boolean };
   connection.pipeline = true;
