@@ -307,6 +307,30 @@ describe('ProjectionRunner', () => {
         await r.stop();
       }
     });
+
+    it('run in a rebuild with its savepoints: the event whose write fails is parked', async () => {
+      await append(uuidv4(), [event(7), event(FAILING_WRITE), event(8)], 'no_stream');
+      await append(uuidv4(), [event(9)], 'no_stream');
+      deferring = true;
+      try {
+        await runner().rebuild();
+      } finally {
+        deferring = false;
+      }
+      // Every event whose write fails (this test's and the earlier tests'), then the events after
+      // it in its stream, are parked; the others are applied.
+      const { rows } = await other.query(
+        `SELECT e.global_position::int AS position, EXISTS (
+           SELECT 1 FROM events f WHERE f.stream_id = e.stream_id AND f.version <= e.version
+             AND (f.data->>'n')::int IN ($1, $2)) AS fails
+         FROM events e WHERE e.type = 'Marked' ORDER BY 1`,
+        [FAILING_WRITE, UNSERIALIZABLE],
+      );
+      const failing = rows.filter((r) => r.fails).map((r) => r.position);
+      expect(failing.length).toBeGreaterThanOrEqual(3);
+      expect((await parked()).sort((a, b) => a - b)).toEqual(failing);
+      expect(await marks()).toEqual(rows.filter((r) => !r.fails).map((r) => r.position));
+    });
   });
 
   describe('events no handler takes', () => {
