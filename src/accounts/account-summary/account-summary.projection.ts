@@ -23,10 +23,10 @@ type AccountEvent = AccountOpened | MoneyDeposited | MoneyWithdrawn | AccountClo
 // amount and whether it closes. An account's row is written when the batch goes on from it (the
 // row's version is below the batch's first), or created when the batch opens the account. When
 // the row is inside the batch's versions (a replay of part of it), only the events above the row
-// count (`partial`); a replay of all of it changes nothing. Only the events' numbers travel twice:
-// uuids and times cost the database far more to parse. Placeholders in the inserted row of an
-// existing account (owner, currency, opened_at) are never written: ON CONFLICT sets only the
-// balance, status, version and updated_at.
+// count (`partial`); a replay of all of it changes nothing. Per event, only numbers travel (the
+// uuids and times go once per account). Placeholders in the inserted row of an existing account
+// (owner, currency, opened_at) are never written: ON CONFLICT sets only the balance, status,
+// version and updated_at.
 const UPSERT = `WITH f AS (
     SELECT f.*, s.version AS row_version FROM unnest($1::uuid[], $2::int[], $3::int[],
       $4::bigint[], $5::bool[], $6::timestamptz[], $7::text[], $8::text[], $9::timestamptz[])
