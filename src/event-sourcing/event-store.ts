@@ -275,8 +275,18 @@ export class EventStore {
     limit: number,
     db: Queryable = this.dataSource,
   ): Promise<LogEvent[]> {
-    const rows = await db.query(this.sql.readAll, [after.transactionId, after.position, limit]);
-    return rows.map(toEvent) as LogEvent[];
+    const { sql, parameters } = this.readAllStatement(after, limit);
+    return this.logEvents(await db.query(sql, parameters));
+  }
+
+  /** The statement {@link readAll} runs, for a caller that sends it itself (in a pipeline). */
+  readAllStatement(after: LogCheckpoint, limit: number): { sql: string; parameters: unknown[] } {
+    return { sql: this.sql.readAll, parameters: [after.transactionId, after.position, limit] };
+  }
+
+  /** The events of the rows of {@link readAllStatement}. */
+  logEvents(rows: unknown[]): LogEvent[] {
+    return (rows as EventRow[]).map(toEvent) as LogEvent[];
   }
 
   /** The events at these global positions (those that exist and are visible). */

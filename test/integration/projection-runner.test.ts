@@ -150,6 +150,12 @@ describe('ProjectionRunner', () => {
   };
   const marks = async () =>
     (await other.query(`SELECT position::int FROM marks ORDER BY 1`)).rows.map((r) => r.position);
+  /** Connections of the DataSource's pool left in pg's pipeline mode. */
+  const pipelining = () =>
+    (
+      (dataSource.driver as unknown as { master: { _clients: { pipeline: boolean }[] } }).master
+        ._clients ?? []
+    ).filter((client) => client.pipeline).length;
 
   beforeAll(async () => {
     url = await createTestDatabase();
@@ -217,12 +223,6 @@ describe('ProjectionRunner', () => {
 
   describe('writes a handler defers', () => {
     const event = (n: number) => ({ type: 'Marked', schemaVersion: 1, data: { n } });
-    /** Connections of the DataSource's pool left in pg's pipeline mode. */
-    const pipelining = () =>
-      (
-        (dataSource.driver as unknown as { master: { _clients: { pipeline: boolean }[] } }).master
-          ._clients ?? []
-      ).filter((client) => client.pipeline).length;
     const parked = async () =>
       (
         await other.query(
@@ -458,6 +458,121 @@ describe('ProjectionRunner', () => {
       const last = await appendOne(ignored);
       expect(await r.processBatch()).toBe(1); // only the event after the moved checkpoint
       expect(await checkpoint()).toBe(last);
+    });
+  });
+
+  describe('while events keep coming', () => {
+    const event = (n: number) => ({ type: 'Marked', schemaVersion: 1, data: { n } });
+    /** Whether a session holds an advisory lock in this database (the projection's). */
+    const locked = async () =>
+      (
+        await other.query(
+          `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+        )
+      ).rows[0].n > 0;
+    /** The handler appends one event to `stream` during its first batch. */
+    const appendDuringFirstBatch = (stream: string) => {
+      let appended: number | undefined;
+      duringBatch = async () => {
+        if (appended !== undefined) return;
+        appended = -1;
+        appended = (await append(stream, [event(2)], 0)).position;
+      };
+      return () => appended!;
+    };
+
+    it('open the next batch, and read its events, in the round trip that commits one', async () => {
+      deferring = true;
+      const stream = uuidv4();
+      const r = runner();
+      try {
+        const [first] = (await append(stream, [event(1)], 'no_stream')).events;
+        const second = appendDuringFirstBatch(stream);
+        expect(await r.processBatch()).toBe(1);
+        expect(await checkpoint()).toBe(first.position);
+        // The event appended during the batch was read with its commit, and the next batch's
+        // transaction is open, holding the projection's lock.
+        expect(await locked()).toBe(true);
+        expect(await r.processBatch()).toBe(1);
+        expect(await marks()).toEqual(expect.arrayContaining([first.position, second()]));
+        expect(await checkpoint()).toBe(second());
+        // Nothing came during that one: its commit opened nothing.
+        expect(await locked()).toBe(false);
+        expect(pipelining()).toBe(0);
+      } finally {
+        deferring = false;
+        duringBatch = async () => undefined;
+        await r.stop();
+      }
+    });
+
+    it('roll back the batch opened that way when the runner stops', async () => {
+      deferring = true;
+      const stream = uuidv4();
+      const r = runner();
+      await append(stream, [event(1)], 'no_stream');
+      const second = appendDuringFirstBatch(stream);
+      try {
+        expect(await r.processBatch()).toBe(1);
+        expect(await locked()).toBe(true);
+      } finally {
+        deferring = false;
+        duringBatch = async () => undefined;
+        await r.stop();
+      }
+      expect(await locked()).toBe(false);
+      expect(await marks()).not.toContain(second());
+      expect(await runner().processBatch()).toBe(1);
+      expect(await marks()).toContain(second());
+    });
+
+    it('roll back the batch opened that way before a rebuild without the loop', async () => {
+      deferring = true;
+      const stream = uuidv4();
+      const r = runner();
+      await append(stream, [event(1)], 'no_stream');
+      const second = appendDuringFirstBatch(stream);
+      try {
+        expect(await r.processBatch()).toBe(1);
+        expect(await locked()).toBe(true);
+        // The runner's loop does not run: the opened batch would hold the lock the rebuild waits for.
+        await r.rebuild();
+      } finally {
+        deferring = false;
+        duringBatch = async () => undefined;
+      }
+      expect(await locked()).toBe(false);
+      expect(await marks()).toContain(second());
+    });
+
+    it('let a rebuild take the lock between two batches', async () => {
+      deferring = true;
+      const r = runner();
+      let appending = true;
+      const appends = (async () => {
+        for (let n = 100; appending; n++) await append(uuidv4(), [event(n)], 'no_stream');
+      })();
+      // Awaited below; if the test times out first, its failure must not end the process.
+      appends.catch(() => undefined);
+      try {
+        r.start();
+        await until(async () => (await marks()).length > 0 && (await locked()), 'batches');
+        await r.rebuild();
+      } finally {
+        appending = false;
+        await appends;
+      }
+      try {
+        const [{ last }] = (
+          await other.query(`SELECT max(global_position)::int AS last FROM events`)
+        ).rows;
+        await until(async () => (await checkpoint()) === last, 'the runner to catch up');
+      } finally {
+        deferring = false;
+        await r.stop();
+      }
+      expect(await locked()).toBe(false);
     });
   });
 

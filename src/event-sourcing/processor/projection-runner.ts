@@ -130,6 +130,8 @@ export class ProjectionRunner {
   private known?: LogCheckpoint;
   private wakeUp?: () => void;
   private loop?: Promise<void>;
+  /** The next batch's transaction, opened by the last batch's closing round trip. */
+  private chained?: OpenedBatch;
   private readonly sql: Record<
     | 'openBatch'
     | 'skip'
@@ -183,11 +185,15 @@ export class ProjectionRunner {
     this.loop = this.run();
   }
 
-  /** Stops after the batch in flight (if any) has committed or rolled back. */
+  /**
+   * Stops after the batch in flight (if any) has committed or rolled back; rolls back the next
+   * one's transaction if that batch opened it.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
     this.wake();
     await this.loop;
+    await this.endChain();
     this.loop = undefined;
     this.status = 'stopped';
   }
@@ -215,6 +221,7 @@ export class ProjectionRunner {
     this.rebuilding = true;
     if (this.running) this.status = 'rebuilding';
     try {
+      await this.endIdleChain();
       await this.replay(false).catch((error: unknown) => {
         if (!(error instanceof EventsFailed)) throw error;
         this.logger.warn(
@@ -282,6 +289,7 @@ export class ProjectionRunner {
    * behind them); a stream whose events all apply leaves the parked list and flows again.
    */
   async retryParked(): Promise<{ retried: number; failed: number }> {
+    await this.endIdleChain();
     const streams: { streamId: string }[] = await this.dataSource.query(this.sql.parkedStreams, [
       this.name,
     ]);
@@ -368,10 +376,33 @@ export class ProjectionRunner {
       else looks = 0;
       // A batch taken from another runner's read may not reach the end of the log: ask again.
       // A poll nobody woke it for reads the checkpoint again (see skipUnhandled).
-      if (applied < limit && !this.mayHaveMore && !(await this.idle(wait)) && looks === 0)
+      if (
+        applied < limit &&
+        !this.mayHaveMore &&
+        !this.chained &&
+        !(await this.idle(wait)) &&
+        looks === 0
+      )
         this.known = undefined;
     }
+    await this.endChain();
     if (this.stopping && this.status === 'failing') this.status = 'stopped';
+  }
+
+  /** Rolls back and releases a batch transaction opened for a batch that will not run. */
+  private async endChain(): Promise<void> {
+    const opened = this.chained;
+    this.chained = undefined;
+    if (opened) await closeBatch(opened);
+  }
+
+  /**
+   * Before this process waits for the projection's lock: without a loop to run it, a batch
+   * opened by a {@link processBatch} call would hold the lock for good. (With one, the batch runs,
+   * and opens no next one while a rebuild here or a waiter elsewhere wants the lock.)
+   */
+  private async endIdleChain(): Promise<void> {
+    if (!this.running) await this.endChain();
   }
 
   /** Applies the next batch; returns how many events it read (0 when idle or locked elsewhere). */
@@ -390,7 +421,7 @@ export class ProjectionRunner {
     // checks whether they can be skipped (one round trip less).
     const readAhead =
       woken && unseen && this.appliedLast && !this.rebuilding ? this.known : undefined;
-    if (!readAhead) {
+    if (!readAhead && !this.chained) {
       const skipped = await this.skipUnhandled(limit);
       if (skipped !== undefined) {
         if (skipped > 0) {
@@ -417,6 +448,7 @@ export class ProjectionRunner {
         return writes.queued;
       },
       readAhead,
+      true,
     );
     if (applied > 0) this.onAdvance(this.name);
     return applied;
@@ -481,6 +513,15 @@ export class ProjectionRunner {
    * transaction's opening statements go in one round trip (OPEN_BATCH), and the writes `work`
    * deferred go with its closing ones (ADVANCE_AND_COMMIT) in another: a batch is the log read,
    * its handlers' own statements and two more.
+   *
+   * `chain`: the closing round trip also opens the next batch's transaction and reads its events
+   * (after the checkpoint this batch commits), so that while events keep coming a batch is one
+   * round trip and its handlers' statements: its close, with the next one's opening and read.
+   * The next batch takes that transaction ({@link chained}) if it got the lock, found the
+   * checkpoint where this one left it, and read events; otherwise it is rolled back at once. A
+   * waiter for the lock (a rebuild, a retry of parked events, another process's rebuild) is not
+   * kept waiting by this: PostgreSQL does not grant a lock to a new request while an earlier
+   * one waits, so the next opening's try fails and the chain ends.
    */
   private async withCheckpoint(
     limit: number,
@@ -490,29 +531,38 @@ export class ProjectionRunner {
       held: Set<string>,
     ) => Promise<DeferredWrite[] | void>,
     readAhead?: LogCheckpoint,
+    chain = false,
   ): Promise<number> {
+    const opened = this.chained;
+    this.chained = undefined;
     // Read from where the checkpoint was while the batch opens, if the pool has a connection for
     // each at once (a batch holding one must not wait for another): if the checkpoint is still
     // there, the batch takes that read. Other runners may share it (SharedLogReader).
     const ahead =
-      readAhead && spareConnections(this.dataSource) >= 2
+      !opened && readAhead && spareConnections(this.dataSource) >= 2
         ? this.reader.read(readAhead, limit, this.dataSource.manager).catch(() => undefined)
         : undefined;
-    const runner = this.dataSource.createQueryRunner();
-    const client = (await runner.connect()) as pg.PoolClient;
-    let committed = false;
+    const runner = opened?.runner ?? this.dataSource.createQueryRunner();
+    const client = opened?.client ?? ((await runner.connect()) as pg.PoolClient);
+    /** Whether a transaction may be open that the batch did not commit. */
+    let open = true;
+    let next: OpenedBatch | undefined;
     this.known = undefined;
     try {
-      const [, lock, checkpoint] = (await client.query(
-        this.sql.openBatch,
-      )) as unknown as pg.QueryResult[];
-      adoptTransaction(runner, true);
-      if (!lock.rows[0].locked) return 0;
-      const row = checkpoint.rows[0] as CheckpointRow & { held: string[] };
+      let row = opened?.row;
+      if (!row) {
+        const [, lock, checkpoint] = (await client.query(
+          this.sql.openBatch,
+        )) as unknown as pg.QueryResult[];
+        adoptTransaction(runner, true);
+        if (!lock.rows[0].locked) return 0;
+        row = checkpoint.rows[0] as OpenedBatch['row'];
+      }
       const from = toCheckpoint(row);
-      const { events, shared } =
-        (ahead && sameCheckpoint(from, readAhead!) ? await ahead : undefined) ??
-        (await this.reader.read(from, limit, runner.manager));
+      const { events, shared } = opened
+        ? { events: opened.events.slice(0, limit), shared: false }
+        : ((ahead && sameCheckpoint(from, readAhead!) ? await ahead : undefined) ??
+          (await this.reader.read(from, limit, runner.manager)));
       this.mayHaveMore = shared;
       this.saw(events);
       if (events.length === 0) {
@@ -522,28 +572,50 @@ export class ProjectionRunner {
         return 0;
       }
       const writes = (await work(events, runner, new Set(row.held))) ?? [];
-      const to = events[events.length - 1];
+      const to = toCheckpoint(events[events.length - 1]);
+      // Not while stopping or rebuilding: the lock must go (a rebuild here waits for it).
+      const opening = chain && !this.stopping && !this.rebuilding;
       const results = await pipelined(client, [
         ...writes,
         { sql: ADVANCE_AND_COMMIT(this.tables, this.name, from, to) },
+        ...(opening ? [{ sql: this.sql.openBatch }, this.store.readAllStatement(to, limit)] : []),
       ]);
       const failed = results.findIndex((result) => result.status === 'rejected');
-      if (failed >= 0) {
+      if (failed >= 0 && failed <= writes.length) {
         const { reason } = results[failed] as PromiseRejectedResult;
         // The checkpoint moved under the batch: it rolls back, nothing was applied. (A deferred
         // write that fails is a failure of the batch, whatever its error.)
         if (failed === writes.length && reason?.code === DIVISION_BY_ZERO) return 0;
         throw reason;
       }
-      committed = true;
-      this.known = toCheckpoint(to);
+      open = opening;
+      this.known = to;
+      if (opening) next = this.opened(runner, client, results.slice(writes.length + 1), to);
       return events.length;
     } finally {
+      if (next) this.chained = next;
       // Outside a transaction (BEGIN never ran) this is a warning, not an error.
-      if (!committed) await client.query('ROLLBACK').catch(() => undefined);
-      adoptTransaction(runner, false);
-      await runner.release();
+      else await closeBatch({ runner, client }, open);
     }
+  }
+
+  /**
+   * The next batch's transaction, from the results of its opening statements and its read sent
+   * with the last batch's close; undefined (it is to be rolled back) if it did not get the lock,
+   * found its checkpoint elsewhere than `at`, or found no events.
+   */
+  private opened(
+    runner: QueryRunner,
+    client: pg.PoolClient,
+    [opening, read]: PromiseSettledResult<unknown>[],
+    at: LogCheckpoint,
+  ): OpenedBatch | undefined {
+    if (opening.status === 'rejected' || read.status === 'rejected') return undefined;
+    const [, lock, checkpoint] = opening.value as pg.QueryResult[];
+    const row = checkpoint.rows[0] as OpenedBatch['row'] | undefined;
+    if (!lock.rows[0].locked || !row || !sameCheckpoint(toCheckpoint(row), at)) return undefined;
+    const events = this.store.logEvents((read.value as pg.QueryResult).rows);
+    return events.length > 0 ? { runner, client, row, events } : undefined;
   }
 
   private saw(events: LogEvent[]): void {
@@ -739,6 +811,29 @@ async function pipelined(
   } finally {
     connection.pipeline = false;
   }
+}
+
+/** A batch's transaction on its connection, opened (see ProjectionRunner.withCheckpoint). */
+interface OpenedBatch {
+  runner: QueryRunner;
+  client: pg.PoolClient;
+  /** The checkpoint, and the streams held back behind a parked event (OPEN_BATCH). */
+  row: CheckpointRow & { held: string[] };
+  /** The events after that checkpoint, read in the same round trip. */
+  events: LogEvent[];
+}
+
+/**
+ * Gives a batch's connection back to the pool, rolling back first if a transaction may be open
+ * (outside one, ROLLBACK is a warning, not an error).
+ */
+async function closeBatch(
+  { runner, client }: Pick<OpenedBatch, 'runner' | 'client'>,
+  open = true,
+): Promise<void> {
+  if (open) await client.query('ROLLBACK').catch(() => undefined);
+  adoptTransaction(runner, false);
+  await runner.release();
 }
 
 /**
