@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import pg from 'pg';
 import { DataSource, type EntityManager } from 'typeorm';
 import { v4 as uuidv4 } from 'uuid';
@@ -471,79 +471,67 @@ describe('ProjectionRunner', () => {
              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
         )
       ).rows[0].n > 0;
-    /** The handler appends one event to `stream` during its first batch. */
-    const appendDuringFirstBatch = (stream: string) => {
-      let appended: number | undefined;
-      duringBatch = async () => {
-        if (appended !== undefined) return;
-        appended = -1;
-        appended = (await append(stream, [event(2)], 0)).position;
-      };
-      return () => appended!;
-    };
-
-    it('open the next batch, and read its events, in the round trip that commits one', async () => {
+    /**
+     * A runner's first batch, with deferred writes: one event, during which the handler appends
+     * a second to the same stream. Returns the runner and the two events' positions.
+     */
+    const firstBatch = async () => {
       deferring = true;
       const stream = uuidv4();
+      const [first] = (await append(stream, [event(1)], 'no_stream')).events;
+      let second: number | undefined;
+      duringBatch = async () => {
+        if (second !== undefined) return;
+        second = -1;
+        second = (await append(stream, [event(2)], 0)).position;
+      };
       const r = runner();
+      expect(await r.processBatch()).toBe(1);
+      return { r, first: first.position, second: second! };
+    };
+    afterEach(() => {
+      deferring = false;
+      duringBatch = async () => undefined;
+    });
+
+    it('open the next batch, and read its events, in the round trip that commits one', async () => {
+      const { r, first, second } = await firstBatch();
       try {
-        const [first] = (await append(stream, [event(1)], 'no_stream')).events;
-        const second = appendDuringFirstBatch(stream);
-        expect(await r.processBatch()).toBe(1);
-        expect(await checkpoint()).toBe(first.position);
+        expect(await checkpoint()).toBe(first);
         // The event appended during the batch was read with its commit, and the next batch's
         // transaction is open, holding the projection's lock.
         expect(await locked()).toBe(true);
         expect(await r.processBatch()).toBe(1);
-        expect(await marks()).toEqual(expect.arrayContaining([first.position, second()]));
-        expect(await checkpoint()).toBe(second());
+        expect(await marks()).toEqual(expect.arrayContaining([first, second]));
+        expect(await checkpoint()).toBe(second);
         // Nothing came during that one: its commit opened nothing.
         expect(await locked()).toBe(false);
         expect(pipelining()).toBe(0);
       } finally {
-        deferring = false;
-        duringBatch = async () => undefined;
         await r.stop();
       }
     });
 
     it('roll back the batch opened that way when the runner stops', async () => {
-      deferring = true;
-      const stream = uuidv4();
-      const r = runner();
-      await append(stream, [event(1)], 'no_stream');
-      const second = appendDuringFirstBatch(stream);
+      const { r, second } = await firstBatch();
       try {
-        expect(await r.processBatch()).toBe(1);
         expect(await locked()).toBe(true);
       } finally {
-        deferring = false;
-        duringBatch = async () => undefined;
         await r.stop();
       }
       expect(await locked()).toBe(false);
-      expect(await marks()).not.toContain(second());
+      expect(await marks()).not.toContain(second);
       expect(await runner().processBatch()).toBe(1);
-      expect(await marks()).toContain(second());
+      expect(await marks()).toContain(second);
     });
 
     it('roll back the batch opened that way before a rebuild without the loop', async () => {
-      deferring = true;
-      const stream = uuidv4();
-      const r = runner();
-      await append(stream, [event(1)], 'no_stream');
-      const second = appendDuringFirstBatch(stream);
-      try {
-        expect(await r.processBatch()).toBe(1);
-        expect(await locked()).toBe(true);
-        // The runner's loop does not run: the opened batch would hold the lock the rebuild waits for.
-        await r.rebuild();
-      } finally {
-        deferring = false;
-        duringBatch = async () => undefined;
-      }
+      const { r, second } = await firstBatch();
+      expect(await locked()).toBe(true);
+      // The runner's loop does not run: the opened batch would hold the lock the rebuild waits for.
+      await r.rebuild();
       expect(await locked()).toBe(false);
-      expect(await marks()).toContain(second());
+      expect(await marks()).toContain(second);
     });
 
     it('let a rebuild take the lock between two batches', async () => {
@@ -569,7 +557,6 @@ describe('ProjectionRunner', () => {
         ).rows;
         await until(async () => (await checkpoint()) === last, 'the runner to catch up');
       } finally {
-        deferring = false;
         await r.stop();
       }
       expect(await locked()).toBe(false);
