@@ -332,12 +332,14 @@ export class ProjectionRunner {
       const woken = this.pending;
       let applied: number;
       try {
-        applied = await this.processBatch(limit);
+        applied = await this.processBatch(limit, true);
         failures = 0;
         singleSteps = Math.max(0, singleSteps - applied);
         this.lastError = undefined;
         this.status = this.rebuilding ? 'rebuilding' : 'running';
       } catch (error) {
+        // No batch opened for later waits with the lock through the back-off.
+        await this.endChain();
         // The checkpoint is read again (a failed commit may or may not have moved it).
         this.known = undefined;
         // An unreachable database is no fault of the event: wait for it without counting.
@@ -405,8 +407,12 @@ export class ProjectionRunner {
     if (!this.running) await this.endChain();
   }
 
-  /** Applies the next batch; returns how many events it read (0 when idle or locked elsewhere). */
-  async processBatch(limit = this.options.batchSize): Promise<number> {
+  /**
+   * Applies the next batch; returns how many events it read (0 when idle or locked elsewhere).
+   * `chain`: its commit may open the next batch (see withCheckpoint), for the caller to run next
+   * (the runner's loop does).
+   */
+  async processBatch(limit = this.options.batchSize, chain = false): Promise<number> {
     const woken = this.pending;
     // Woken for events this runner has not read yet (an append can wake it after its events went
     // into the batch in flight, which then leaves nothing for this one). By global position, so
@@ -448,7 +454,7 @@ export class ProjectionRunner {
         return writes.queued;
       },
       readAhead,
-      true,
+      chain,
     );
     if (applied > 0) this.onAdvance(this.name);
     return applied;
@@ -573,8 +579,10 @@ export class ProjectionRunner {
       }
       const writes = (await work(events, runner, new Set(row.held))) ?? [];
       const to = toCheckpoint(events[events.length - 1]);
-      // Not while stopping or rebuilding: the lock must go (a rebuild here waits for it).
-      const opening = chain && !this.stopping && !this.rebuilding;
+      // Not while stopping or rebuilding (the lock must go: a rebuild here waits for it), nor
+      // while callers wait for a pooled connection (this one must go back to them).
+      const opening =
+        chain && !this.stopping && !this.rebuilding && !connectionsAwaited(this.dataSource);
       const results = await pipelined(client, [
         ...writes,
         { sql: ADVANCE_AND_COMMIT(this.tables, this.name, from, to) },
@@ -611,11 +619,16 @@ export class ProjectionRunner {
     at: LogCheckpoint,
   ): OpenedBatch | undefined {
     if (opening.status === 'rejected' || read.status === 'rejected') return undefined;
-    const [, lock, checkpoint] = opening.value as pg.QueryResult[];
-    const row = checkpoint.rows[0] as OpenedBatch['row'] | undefined;
-    if (!lock.rows[0].locked || !row || !sameCheckpoint(toCheckpoint(row), at)) return undefined;
-    const events = this.store.logEvents((read.value as pg.QueryResult).rows);
-    return events.length > 0 ? { runner, client, row, events } : undefined;
+    // The batch before has committed: nothing here may fail it.
+    try {
+      const [, lock, checkpoint] = opening.value as pg.QueryResult[];
+      const row = checkpoint.rows[0] as OpenedBatch['row'] | undefined;
+      if (!lock.rows[0].locked || !row || !sameCheckpoint(toCheckpoint(row), at)) return undefined;
+      const events = this.store.logEvents((read.value as pg.QueryResult).rows);
+      return events.length > 0 ? { runner, client, row, events } : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private saw(events: LogEvent[]): void {
@@ -774,14 +787,24 @@ function sameCheckpoint(a: LogCheckpoint, b: LogCheckpoint): boolean {
   return a.transactionId === b.transactionId && a.position === b.position;
 }
 
+function poolOf(dataSource: DataSource): pg.Pool | undefined {
+  return (dataSource.driver as { master?: pg.Pool }).master;
+}
+
+/** Whether callers wait for a connection of the DataSource's pool. */
+function connectionsAwaited(dataSource: DataSource): boolean {
+  return (poolOf(dataSource)?.waitingCount ?? 0) > 0;
+}
+
 /**
  * Connections the DataSource's pool gives at once (idle ones, and room to open more), none while
  * callers wait for one. Whoever holds a connection takes a second one only from these: waiting
  * for it could wait on the callers that hold the others.
  */
 function spareConnections(dataSource: DataSource): number {
-  const pool = (dataSource.driver as { master?: pg.Pool }).master;
-  if (!pool || pool.waitingCount > 0) return 0;
+  if (connectionsAwaited(dataSource)) return 0;
+  const pool = poolOf(dataSource);
+  if (!pool) return 0;
   return pool.idleCount + (pool.options.max ?? 10) - pool.totalCount;
 }
 
