@@ -473,19 +473,21 @@ describe('ProjectionRunner', () => {
       ).rows[0].n > 0;
     /**
      * A runner's first batch, with deferred writes: one event, during which the handler appends
-     * a second to the same stream. Returns the runner and the two events' positions.
+     * a second to the same stream, and wakes the runner for it as the processor does (unless
+     * `wake` is false). Returns the runner and the two events' positions.
      */
-    const firstBatch = async () => {
+    const firstBatch = async (wake = true) => {
       deferring = true;
       const stream = uuidv4();
       const [first] = (await append(stream, [event(1)], 'no_stream')).events;
       let second: number | undefined;
+      const r = runner();
       duringBatch = async () => {
         if (second !== undefined) return;
         second = -1;
         second = (await append(stream, [event(2)], 0)).position;
+        if (wake) r.wake(second);
       };
-      const r = runner();
       // As the runner's loop calls it: the batch may open the next one.
       expect(await r.processBatch(undefined, true)).toBe(1);
       return { r, first: first.position, second: second! };
@@ -508,6 +510,19 @@ describe('ProjectionRunner', () => {
         // Nothing came during that one: its commit opened nothing.
         expect(await locked()).toBe(false);
         expect(pipelining()).toBe(0);
+      } finally {
+        await r.stop();
+      }
+    });
+
+    it('open none when not woken during the batch for events it has not read', async () => {
+      const { r, second } = await firstBatch(false);
+      try {
+        // The next batch would most likely find nothing: no transaction was opened for it.
+        expect(await locked()).toBe(false);
+        expect(await marks()).not.toContain(second);
+        expect(await r.processBatch(undefined, true)).toBe(1);
+        expect(await marks()).toContain(second);
       } finally {
         await r.stop();
       }
