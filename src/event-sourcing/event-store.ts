@@ -133,8 +133,8 @@ export class EventStore {
     | 'anyStored',
     string
   >;
-  /** The statements of every command, run prepared (see PreparedStatement). */
-  private readonly prepared: { append: PreparedStatement; readStream: PreparedStatement };
+  /** The statements of every command, and the log's read, run prepared (see PreparedStatement). */
+  private readonly prepared: Record<'append' | 'readStream' | 'readAll', PreparedStatement>;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -157,6 +157,7 @@ export class EventStore {
     this.prepared = {
       append: new PreparedStatement(this.sql.append),
       readStream: new PreparedStatement(this.sql.readStream),
+      readAll: new PreparedStatement(this.sql.readAll),
     };
   }
 
@@ -275,11 +276,14 @@ export class EventStore {
     limit: number,
     db: Queryable = this.dataSource,
   ): Promise<LogEvent[]> {
-    const { sql, parameters } = this.readAllStatement(after, limit);
-    return this.logEvents(await db.query(sql, parameters));
+    const { parameters } = this.readAllStatement(after, limit);
+    return this.logEvents(await this.prepared.readAll.rows(this.dataSource, parameters, db));
   }
 
-  /** The statement {@link readAll} runs, for a caller that sends it itself (in a pipeline). */
+  /**
+   * The statement {@link readAll} runs, for a caller that sends it itself (in a pipeline): fixed
+   * text, to be run prepared.
+   */
   readAllStatement(after: LogCheckpoint, limit: number): { sql: string; parameters: unknown[] } {
     return { sql: this.sql.readAll, parameters: [after.transactionId, after.position, limit] };
   }

@@ -17,15 +17,19 @@ export class PreparedStatement {
   private readonly name: string;
 
   constructor(readonly text: string) {
-    this.name = `tally_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+    this.name = statementName(text);
   }
 
+  /**
+   * The rows of the statement, run on a pooled connection; through `db` instead if it is a
+   * caller's (a transaction's manager, or {@link preparedOn} a connection).
+   */
   async rows<R = Record<string, unknown>>(
     dataSource: DataSource,
     values: unknown[],
     db: Queryable = dataSource,
   ): Promise<R[]> {
-    if (db !== dataSource) return db.query(this.text, values);
+    if (db !== dataSource && db !== dataSource.manager) return db.query(this.text, values);
     const pool = (dataSource.driver as unknown as { master: pg.Pool }).master;
     const client = await pool.connect();
     let broken: Error | undefined;
@@ -44,6 +48,22 @@ export class PreparedStatement {
       client.release(broken);
     }
   }
+}
+
+/** The name a statement of this text is prepared under, on every connection. */
+export function statementName(text: string): string {
+  return `tally_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+}
+
+/**
+ * A connection a caller holds (in a transaction, say) as something to query, every statement run
+ * as a named prepared statement. For statements of fixed text only (each text is prepared once per
+ * connection and kept): the event store's and the processors' own, never SQL built per call.
+ */
+export function preparedOn(client: pg.ClientBase): Queryable {
+  const query = async (text: string, values?: unknown[]) =>
+    (await client.query({ name: statementName(text), text, values })).rows;
+  return { query } as Queryable;
 }
 
 /**

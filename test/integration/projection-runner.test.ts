@@ -90,6 +90,7 @@ describe('ProjectionRunner', () => {
         await duringBatch();
       },
     };
+    const own = db === dataSource ? store : new EventStore(db);
     return new ProjectionRunner(
       {
         name: 'marks',
@@ -98,8 +99,8 @@ describe('ProjectionRunner', () => {
         handlers: [{ instance: handler, events: [Marked] }],
       },
       db,
-      db === dataSource ? store : new EventStore(db),
-      new SharedLogReader(store),
+      own,
+      new SharedLogReader(own),
       registry,
       resolveOptions(options),
       () => undefined,
@@ -638,6 +639,30 @@ describe('ProjectionRunner', () => {
       const [{ last }] = (await other.query(`SELECT max(global_position)::int AS last FROM events`))
         .rows;
       expect(await checkpoint()).toBe(last);
+    });
+  });
+
+  it('reads the log, and skips events it does not handle, with prepared statements', async () => {
+    await withPool(1, async (single) => {
+      const r = runner(single);
+      // A batch reads the log in its transaction; then a skip reads it on the pool and moves
+      // the checkpoint.
+      expect(await r.processBatch()).toBeGreaterThan(0);
+      const ignored = { type: 'Ignored', schemaVersion: 1, data: { n: 1 } };
+      const { events } = await append(uuidv4(), [ignored], 'no_stream');
+      expect(await r.processBatch()).toBe(1);
+      expect(await checkpoint()).toBe(events[0].position);
+      // The pool's one connection holds them, prepared.
+      const prepared: { statement: string }[] = await single.query(
+        `SELECT statement FROM pg_prepared_statements`,
+      );
+      const statements = prepared.map((p) => p.statement);
+      expect(statements).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^SELECT .* FROM events\s+WHERE .*pg_snapshot_xmin/s),
+          expect.stringMatching(/UPDATE projection_checkpoints .*pg_try_advisory_xact_lock/s),
+        ]),
+      );
     });
   });
 

@@ -6,6 +6,7 @@ import { EventSchemaError, isConnectionError } from '../errors.js';
 import type { EventClass, EventEnvelope, EventRegistry } from '../event-registry.js';
 import { LOG_START, type EventStore, type LogCheckpoint, type LogEvent } from '../event-store.js';
 import type { ResolvedEventSourcingOptions } from '../options.js';
+import { PreparedStatement, preparedOn, statementName } from '../prepared-statement.js';
 import {
   DeferredWrites,
   type DeferredWrite,
@@ -132,9 +133,9 @@ export class ProjectionRunner {
   private loop?: Promise<void>;
   /** The next batch's transaction, opened by the last batch's closing round trip. */
   private chained?: OpenedBatch;
+  private readonly skip: PreparedStatement;
   private readonly sql: Record<
     | 'openBatch'
-    | 'skip'
     | 'moveCheckpoint'
     | 'park'
     | 'parkedStreams'
@@ -157,9 +158,9 @@ export class ProjectionRunner {
     this.logger = new Logger(`Projection ${definition.name}`);
     const t = eventStoreTables(options.schema);
     this.tables = t;
+    this.skip = new PreparedStatement(SKIP(t));
     this.sql = {
       openBatch: OPEN_BATCH(t, definition.name),
-      skip: SKIP(t),
       moveCheckpoint: MOVE_CHECKPOINT(t),
       park: PARK(t),
       parkedStreams: PARKED_STREAMS(t),
@@ -486,7 +487,7 @@ export class ProjectionRunner {
       this.registry.classFor(e.type) !== undefined && this.handlersFor(e.type).length === 0;
     if (!events.every(unhandled)) return undefined;
     const to = events[events.length - 1];
-    const [{ moved }] = await this.dataSource.query(this.sql.skip, [
+    const [{ moved }] = await this.skip.rows<{ moved: number }>(this.dataSource, [
       this.name,
       to.transactionId,
       to.position,
@@ -569,7 +570,7 @@ export class ProjectionRunner {
       const { events, shared } = opened
         ? { events: opened.events.slice(0, limit), shared: false }
         : ((ahead && sameCheckpoint(from, readAhead!) ? await ahead : undefined) ??
-          (await this.reader.read(from, limit, runner.manager)));
+          (await this.reader.read(from, limit, preparedOn(client))));
       this.mayHaveMore = shared;
       this.saw(events);
       if (events.length === 0) {
@@ -594,7 +595,12 @@ export class ProjectionRunner {
       const results = await pipelined(client, [
         ...writes,
         { sql: ADVANCE_AND_COMMIT(this.tables, this.name, from, to) },
-        ...(opening ? [{ sql: this.sql.openBatch }, this.store.readAllStatement(to, limit)] : []),
+        ...(opening
+          ? [
+              { sql: this.sql.openBatch },
+              { ...this.store.readAllStatement(to, limit), prepare: true },
+            ]
+          : []),
       ]);
       const failed = results.findIndex((result) => result.status === 'rejected');
       if (failed >= 0 && failed <= writes.length) {
@@ -820,20 +826,22 @@ function spareConnections(dataSource: DataSource): number {
  * Runs `statements` in order on `client`, in one round trip: pg's pipeline mode sends each without
  * waiting for the one before. It is on for these statements only (the connection is idle before
  * and after them). In a transaction, one that fails aborts it, so those after it fail too (a
- * COMMIT among them commits nothing). Returns each statement's outcome.
+ * COMMIT among them commits nothing). `prepare`: a statement of fixed text, run as a named prepared
+ * statement. Returns each statement's outcome.
  * @throws before anything is sent, when pg cannot serialize a statement's parameters: pg would
  * fail that statement without the server seeing it, and the ones after it would still run
  */
 async function pipelined(
   client: pg.PoolClient,
-  statements: DeferredWrite[],
+  statements: (DeferredWrite & { prepare?: boolean })[],
 ): Promise<PromiseSettledResult<unknown>[]> {
-  const serialized = statements.map(({ sql, parameters }) => ({
-    sql,
-    parameters: parameters === undefined ? undefined : parameters.map(utils.prepareValue),
+  const serialized = statements.map(({ sql, parameters, prepare }) => ({
+    text: sql,
+    values: parameters === undefined ? undefined : parameters.map(utils.prepareValue),
+    // Fixed text, run as a named prepared statement (see preparedOn).
+    name: prepare ? statementName(sql) : undefined,
   }));
-  const run = () =>
-    Promise.allSettled(serialized.map(({ sql, parameters }) => client.query(sql, parameters)));
+  const run = () => Promise.allSettled(serialized.map((query) => client.query(query)));
   if (statements.length === 1) return run();
   const connection = client as pg.PoolClient & { pipeline: boolean };
   connection.pipeline = true;
