@@ -529,6 +529,23 @@ describe('ProjectionRunner', () => {
       }
     });
 
+    it('open the next batch after a full one, woken or not (catching up)', async () => {
+      deferring = true;
+      const stream = uuidv4();
+      const { events } = await append(stream, [event(1), event(2)], 'no_stream');
+      const r = runner();
+      try {
+        // Catching up: the checkpoint is behind events of other tests too, so take one at a time.
+        while ((await checkpoint()) < events[0].position) await r.processBatch(1, true);
+        expect(await locked()).toBe(true);
+        expect(await r.processBatch(1, true)).toBe(1);
+        expect(await checkpoint()).toBe(events[1].position);
+        expect(await marks()).toEqual(expect.arrayContaining(events.map((e) => e.position)));
+      } finally {
+        await r.stop();
+      }
+    });
+
     it('roll back the batch opened that way when the runner stops', async () => {
       const { r, second } = await firstBatch();
       try {

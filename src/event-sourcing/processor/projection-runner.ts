@@ -521,8 +521,8 @@ export class ProjectionRunner {
    * deferred go with its closing ones (ADVANCE_AND_COMMIT) in another: a batch is the log read,
    * its handlers' own statements and two more.
    *
-   * `chain`: if the runner was woken during the batch for events it has not read, the closing
-   * round trip also opens the next batch's transaction and reads its events (after the checkpoint
+   * `chain`: after a full batch, or if the runner was woken during the batch for events it has
+   * not read, the closing round trip also opens the next batch's transaction and reads its events (after the checkpoint
    * this batch commits), so that while events keep coming a batch is one round trip and its
    * handlers' statements: its close, with the next one's opening and read.
    * The next batch takes that transaction ({@link chained}) if it got the lock, found the
@@ -581,14 +581,13 @@ export class ProjectionRunner {
       }
       const writes = (await work(events, runner, new Set(row.held))) ?? [];
       const to = toCheckpoint(events[events.length - 1]);
-      // Only if woken meanwhile for events it has not read (else the next batch would most
-      // likely find none, and roll back). Not while stopping or rebuilding (the lock must go: a
-      // rebuild here waits for it), nor while callers wait for a pooled connection (this one
-      // must go back to them).
+      // Only after a full batch (catching up), or if woken meanwhile for events it has not read:
+      // else the next batch would most likely find none, and roll back. Not while stopping or
+      // rebuilding (the lock must go: a rebuild here waits for it), nor while callers wait for a
+      // pooled connection (this one must go back to them).
       const opening =
         chain &&
-        this.pending &&
-        this.wokenFor > this.seenUpTo &&
+        (events.length === limit || (this.pending && this.wokenFor > this.seenUpTo)) &&
         !this.stopping &&
         !this.rebuilding &&
         !connectionsAwaited(this.dataSource);
