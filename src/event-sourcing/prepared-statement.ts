@@ -71,7 +71,7 @@ export function preparedOn(client: pg.ClientBase): Queryable {
  * (23), a lost race (40). Anything else (a lost socket, a FATAL, a prepared statement the server
  * no longer has or whose plan changed type) gives the connection up, as pool.query does.
  */
-function failsStatementOnly(error: unknown): boolean {
+export function failsStatementOnly(error: unknown): boolean {
   const code = error instanceof pg.DatabaseError ? (error.code ?? '') : '';
   return ['22', '23', '40'].includes(code.slice(0, 2));
 }

@@ -683,6 +683,25 @@ describe('ProjectionRunner', () => {
     });
   });
 
+  it('gives up a connection whose prepared read the server no longer has', async () => {
+    await withPool(1, async (single, position) => {
+      // A batch prepares the read of the log on the pool's one connection.
+      expect(await runner(single).processBatch()).toBeGreaterThan(0);
+      // The server forgets it behind pg's back (as a pooler resetting sessions would).
+      await single.query('DEALLOCATE ALL');
+      const { events } = await append(
+        uuidv4(),
+        [{ type: 'Marked', schemaVersion: 1, data: { n: 2 } }],
+        'no_stream',
+      );
+      // A runner reading in its batch's transaction fails once, and the connection goes.
+      const r = runner(single);
+      await expect(r.processBatch()).rejects.toMatchObject({ code: '26000' });
+      expect(await r.processBatch()).toBe(1);
+      expect(await marks()).toEqual(expect.arrayContaining([position, events[0].position]));
+    });
+  });
+
   it('rebuilds while the pool is full of callers waiting for its lock', async () => {
     // Three rebuilds at once on a pool of three: the two waiting for the first one's lock hold
     // the other connections, so the first reads each page on its own.

@@ -6,7 +6,12 @@ import { EventSchemaError, isConnectionError } from '../errors.js';
 import type { EventClass, EventEnvelope, EventRegistry } from '../event-registry.js';
 import { LOG_START, type EventStore, type LogCheckpoint, type LogEvent } from '../event-store.js';
 import type { ResolvedEventSourcingOptions } from '../options.js';
-import { PreparedStatement, preparedOn, statementName } from '../prepared-statement.js';
+import {
+  failsStatementOnly,
+  PreparedStatement,
+  preparedOn,
+  statementName,
+} from '../prepared-statement.js';
 import {
   DeferredWrites,
   type DeferredWrite,
@@ -555,6 +560,7 @@ export class ProjectionRunner {
     /** Whether a transaction may be open that the batch did not commit. */
     let open = true;
     let next: OpenedBatch | undefined;
+    let failure: unknown;
     this.known = undefined;
     try {
       let row = opened?.row;
@@ -613,10 +619,13 @@ export class ProjectionRunner {
       this.known = to;
       if (opening) next = this.opened(runner, client, results.slice(writes.length + 1), to);
       return events.length;
+    } catch (error) {
+      failure = error;
+      throw error;
     } finally {
       if (next) this.chained = next;
       // Outside a transaction (BEGIN never ran) this is a warning, not an error.
-      else await closeBatch({ runner, client }, open);
+      else await closeBatch({ runner, client }, open, failure);
     }
   }
 
@@ -863,15 +872,24 @@ interface OpenedBatch {
 
 /**
  * Gives a batch's connection back to the pool, rolling back first if a transaction may be open
- * (outside one, ROLLBACK is a warning, not an error).
+ * (outside one, ROLLBACK is a warning, not an error). After a database error that may have left
+ * the connection unfit (see failsStatementOnly: a prepared statement the server no longer has, or
+ * whose plan changed type, would fail every batch on it), the pool closes it instead.
  */
 async function closeBatch(
   { runner, client }: Pick<OpenedBatch, 'runner' | 'client'>,
   open = true,
+  failure?: unknown,
 ): Promise<void> {
   if (open) await client.query('ROLLBACK').catch(() => undefined);
   adoptTransaction(runner, false);
-  await runner.release();
+  if (failure instanceof pg.DatabaseError && !failsStatementOnly(failure)) {
+    // TypeORM's own release, handing the error to the pool (public in the class, not its type).
+    const postgres = runner as unknown as {
+      releasePostgresConnection(error: unknown): Promise<void>;
+    };
+    await postgres.releasePostgresConnection(failure);
+  } else await runner.release();
 }
 
 /**
