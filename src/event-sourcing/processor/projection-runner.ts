@@ -527,9 +527,9 @@ export class ProjectionRunner {
    * its handlers' own statements and two more.
    *
    * `chain`: after a full batch, or if the runner was woken during the batch for events it has
-   * not read, the closing round trip also opens the next batch's transaction and reads its events (after the checkpoint
-   * this batch commits), so that while events keep coming a batch is one round trip and its
-   * handlers' statements: its close, with the next one's opening and read.
+   * not read, the closing round trip also opens the next batch's transaction and reads its
+   * events (after the checkpoint this batch commits), so that while events keep coming a batch is
+   * one round trip and its handlers' statements: its close, with the next one's opening and read.
    * The next batch takes that transaction ({@link chained}) if it got the lock, found the
    * checkpoint where this one left it, and read events; otherwise it is rolled back at once. A
    * waiter for the lock (a rebuild, a retry of parked events, another process's rebuild) is not
