@@ -67,6 +67,16 @@ export function preparedOn(client: pg.ClientBase): Queryable {
 }
 
 /**
+ * The server no longer has a statement prepared on the connection (26000), or its plan's result
+ * type changed (0A000, "cached plan must not change result type"): a fault of the connection's
+ * state, which giving the connection up cures, not of the statement's data.
+ */
+export function lostPreparedStatement(error: unknown): boolean {
+  if (!(error instanceof pg.DatabaseError)) return false;
+  return error.code === '26000' || (error.code === '0A000' && /cached plan/.test(error.message));
+}
+
+/**
  * Errors that end the statement and leave its connection as it was: bad data (22), a constraint
  * (23), a lost race (40). Anything else (a lost socket, a FATAL, a prepared statement the server
  * no longer has or whose plan changed type) gives the connection up, as pool.query does.

@@ -39,7 +39,8 @@ describe('ProjectionRunner', () => {
   let dataSource: DataSource;
   let store: EventStore;
   let other: pg.Client;
-  let duringBatch: () => Promise<void> = async () => undefined;
+  /** Runs in the handler, with the batch's manager. */
+  let duringBatch: (manager: EntityManager) => Promise<void> = async () => undefined;
   /** The handler writes in a transaction of its own (nested in the batch's, as TypeORM nests them). */
   let nested = false;
   /** The handler fails as a cancelled statement does (statement_timeout, an operator). */
@@ -77,7 +78,7 @@ describe('ProjectionRunner', () => {
             };
             defer(`INSERT INTO marks VALUES ($1)`, [parameter]);
           }
-          await duringBatch();
+          await duringBatch(manager);
           return;
         }
         if (cancelled) {
@@ -87,7 +88,7 @@ describe('ProjectionRunner', () => {
         }
         if (envelopes.some((e) => (e.event as Marked).n === POISON)) throw new Error('poison');
         await (nested ? manager.transaction(insert) : insert(manager));
-        await duringBatch();
+        await duringBatch(manager);
       },
     };
     const own = db === dataSource ? store : new EventStore(db);
@@ -529,6 +530,55 @@ describe('ProjectionRunner', () => {
       }
     });
 
+    it('open the next batch when woken before the batch for events it did not read', async () => {
+      // The batch opened by the first one takes the event read with its commit; a third comes
+      // after that read, and its wake before the batch runs.
+      const { r, second } = await firstBatch();
+      try {
+        const stream = uuidv4();
+        const third = (await append(stream, [event(3)], 'no_stream')).events[0].position;
+        r.wake(third);
+        expect(await r.processBatch(undefined, true)).toBe(1);
+        expect(await marks()).toContain(second);
+        // It looks again in the round trip that commits: the next batch is open, with the third.
+        expect(await locked()).toBe(true);
+        expect(await r.processBatch(undefined, true)).toBe(1);
+        expect(await marks()).toContain(third);
+      } finally {
+        await r.stop();
+      }
+    });
+
+    it('give up the connection when the opening of the next batch fails on it', async () => {
+      await withPool(1, async (single) => {
+        const pid = async () =>
+          ((await single.query('SELECT pg_backend_pid() AS pid')) as { pid: number }[])[0].pid;
+        const r = runner(single);
+        // Catch up, preparing the read of the log on the pool's one connection.
+        while ((await r.processBatch()) > 0);
+        const before = await pid();
+        deferring = true;
+        const stream = uuidv4();
+        await append(stream, [event(1)], 'no_stream');
+        let second: number | undefined;
+        duringBatch = async (manager) => {
+          if (second !== undefined) return;
+          second = -1;
+          // The server forgets the read behind pg's back, during the batch, on its connection.
+          await manager.query('DEALLOCATE ALL');
+          second = (await append(stream, [event(2)], 0)).position;
+          r.wake(second);
+        };
+        // The batch commits; the read that opens the next one fails on that connection.
+        expect(await r.processBatch(undefined, true)).toBe(1);
+        expect(await locked()).toBe(false);
+        expect(await pid()).not.toBe(before);
+        expect(await r.processBatch(undefined, true)).toBe(1);
+        expect(await marks()).toContain(second);
+        await r.stop();
+      });
+    });
+
     it('open the next batch after a full one, woken or not (catching up)', async () => {
       deferring = true;
       const stream = uuidv4();
@@ -661,25 +711,25 @@ describe('ProjectionRunner', () => {
 
   it('reads the log, and skips events it does not handle, with prepared statements', async () => {
     await withPool(1, async (single) => {
+      /** The statements prepared on the pool's one connection. */
+      const prepared = async () =>
+        (
+          (await single.query(`SELECT statement FROM pg_prepared_statements`)) as {
+            statement: string;
+          }[]
+        ).map((p) => p.statement);
+      const read = expect.stringMatching(/^SELECT .* FROM events\s+WHERE .*pg_snapshot_xmin/s);
+      const skip = expect.stringMatching(/UPDATE projection_checkpoints .*pg_try_advisory/s);
       const r = runner(single);
-      // A batch reads the log in its transaction; then a skip reads it on the pool and moves
-      // the checkpoint.
+      // A batch reads the log in its transaction.
       expect(await r.processBatch()).toBeGreaterThan(0);
+      expect(await prepared()).toEqual([read]);
+      // A skip reads it on the pool (prepared already), and moves the checkpoint.
       const ignored = { type: 'Ignored', schemaVersion: 1, data: { n: 1 } };
       const { events } = await append(uuidv4(), [ignored], 'no_stream');
       expect(await r.processBatch()).toBe(1);
       expect(await checkpoint()).toBe(events[0].position);
-      // The pool's one connection holds them, prepared.
-      const prepared: { statement: string }[] = await single.query(
-        `SELECT statement FROM pg_prepared_statements`,
-      );
-      const statements = prepared.map((p) => p.statement);
-      expect(statements).toEqual(
-        expect.arrayContaining([
-          expect.stringMatching(/^SELECT .* FROM events\s+WHERE .*pg_snapshot_xmin/s),
-          expect.stringMatching(/UPDATE projection_checkpoints .*pg_try_advisory_xact_lock/s),
-        ]),
-      );
+      expect(await prepared()).toEqual(expect.arrayContaining([read, skip]));
     });
   });
 

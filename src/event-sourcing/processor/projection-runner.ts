@@ -8,6 +8,7 @@ import { LOG_START, type EventStore, type LogCheckpoint, type LogEvent } from '.
 import type { ResolvedEventSourcingOptions } from '../options.js';
 import {
   failsStatementOnly,
+  lostPreparedStatement,
   PreparedStatement,
   preparedOn,
   statementName,
@@ -129,6 +130,8 @@ export class ProjectionRunner {
   /** The highest global position this runner has read, and the highest it was woken for. */
   private seenUpTo = 0;
   private wokenFor = 0;
+  /** The highest it was woken for before the batch in flight began (see processBatch). */
+  private wokenBefore = 0;
   /**
    * The checkpoint as this runner last read or moved it. Anything else may have moved it since (a
    * runner of another process, a rebuild): it is only used where a moved checkpoint is detected.
@@ -348,8 +351,9 @@ export class ProjectionRunner {
         await this.endChain();
         // The checkpoint is read again (a failed commit may or may not have moved it).
         this.known = undefined;
-        // An unreachable database is no fault of the event: wait for it without counting.
-        if (!isConnectionError(error)) failures += 1;
+        // An unreachable database, or a connection that lost its prepared statements (given up
+        // by closeBatch), is no fault of the event: wait for it without counting.
+        if (!isConnectionError(error) && !lostPreparedStatement(error)) failures += 1;
         this.lastError = messageOf(error);
         this.status = 'failing';
         if (
@@ -425,6 +429,7 @@ export class ProjectionRunner {
     // only a guess (the log is read in transaction order), but it only picks which of two correct
     // ways the batch takes.
     const unseen = this.wokenFor > this.seenUpTo;
+    this.wokenBefore = this.wokenFor;
     this.pending = false;
     this.wokenFor = 0;
     this.mayHaveMore = false;
@@ -439,6 +444,7 @@ export class ProjectionRunner {
         if (skipped > 0) {
           this.appliedLast = false;
           this.onAdvance(this.name);
+          this.stillWoken();
         }
         return skipped;
       }
@@ -462,8 +468,23 @@ export class ProjectionRunner {
       readAhead,
       chain,
     );
-    if (applied > 0) this.onAdvance(this.name);
+    if (applied > 0) {
+      this.onAdvance(this.name);
+      this.stillWoken();
+    }
     return applied;
+  }
+
+  /**
+   * After a batch that advanced: if a wake that came before it was for events it did not read (a
+   * chained batch took events read before they came; or they were behind the fence), the runner
+   * is woken again, to look at once instead of at the next poll. (A batch that reads nothing
+   * leaves the wait to the back-off in run.)
+   */
+  private stillWoken(): void {
+    if (this.chained || this.wokenBefore <= this.seenUpTo) return;
+    this.pending = true;
+    if (this.wokenBefore > this.wokenFor) this.wokenFor = this.wokenBefore;
   }
 
   /**
@@ -587,13 +608,16 @@ export class ProjectionRunner {
       }
       const writes = (await work(events, runner, new Set(row.held))) ?? [];
       const to = toCheckpoint(events[events.length - 1]);
-      // Only after a full batch (catching up), or if woken meanwhile for events it has not read:
-      // else the next batch would most likely find none, and roll back. Not while stopping or
-      // rebuilding (the lock must go: a rebuild here waits for it), nor while callers wait for a
-      // pooled connection (this one must go back to them).
+      // Only after a full batch (catching up), or if woken (before the batch or meanwhile) for
+      // events it has not read: else the next batch would most likely find none, and roll back.
+      // Not while stopping or rebuilding (the lock must go: a rebuild here waits for it), nor
+      // while callers wait for a pooled connection (this one must go back to them).
+      const unread = (position: number) => position > this.seenUpTo;
       const opening =
         chain &&
-        (events.length === limit || (this.pending && this.wokenFor > this.seenUpTo)) &&
+        (events.length === limit ||
+          unread(this.wokenBefore) ||
+          (this.pending && unread(this.wokenFor))) &&
         !this.stopping &&
         !this.rebuilding &&
         !connectionsAwaited(this.dataSource);
@@ -617,7 +641,12 @@ export class ProjectionRunner {
       }
       open = opening;
       this.known = to;
-      if (opening) next = this.opened(runner, client, results.slice(writes.length + 1), to);
+      if (opening) {
+        const opened = results.slice(writes.length + 1);
+        next = this.opened(runner, client, opened, to);
+        // A statement of the opening that failed may have left the connection unfit (closeBatch).
+        if (!next) failure = opened.find((result) => result.status === 'rejected')?.reason;
+      }
       return events.length;
     } catch (error) {
       failure = error;
