@@ -132,6 +132,8 @@ export class ProjectionRunner {
   private wokenFor = 0;
   /** The highest it was woken for before the batch in flight began (see processBatch). */
   private wokenBefore = 0;
+  /** The last batch's commit also read the log again, opening the next batch (withCheckpoint). */
+  private lookedAfter = false;
   /**
    * The checkpoint as this runner last read or moved it. Anything else may have moved it since (a
    * runner of another process, a rebuild): it is only used where a moved checkpoint is detected.
@@ -430,6 +432,7 @@ export class ProjectionRunner {
     // ways the batch takes.
     const unseen = this.wokenFor > this.seenUpTo;
     this.wokenBefore = this.wokenFor;
+    this.lookedAfter = false;
     this.pending = false;
     this.wokenFor = 0;
     this.mayHaveMore = false;
@@ -477,12 +480,15 @@ export class ProjectionRunner {
 
   /**
    * After a batch that advanced: if a wake that came before it was for events it did not read (a
-   * chained batch took events read before they came; or they were behind the fence), the runner
-   * is woken again, to look at once instead of at the next poll. (A batch that reads nothing
-   * leaves the wait to the back-off in run.)
+   * chained batch took events read before they came; or they were behind the fence), and its
+   * commit did not read the log again, the runner is woken again, to look at once instead of at
+   * the next poll. Only for a wake by an append of this process: a NOTIFY has no position (it is
+   * most likely for the events just read). A batch that reads nothing leaves the wait to the
+   * back-off in run.
    */
   private stillWoken(): void {
-    if (this.chained || this.wokenBefore <= this.seenUpTo) return;
+    if (this.lookedAfter || !Number.isFinite(this.wokenBefore)) return;
+    if (this.wokenBefore <= this.seenUpTo) return;
     this.pending = true;
     if (this.wokenBefore > this.wokenFor) this.wokenFor = this.wokenBefore;
   }
@@ -621,6 +627,7 @@ export class ProjectionRunner {
         !this.stopping &&
         !this.rebuilding &&
         !connectionsAwaited(this.dataSource);
+      this.lookedAfter = opening;
       const results = await pipelined(client, [
         ...writes,
         { sql: ADVANCE_AND_COMMIT(this.tables, this.name, from, to) },
