@@ -553,8 +553,8 @@ export class ProjectionRunner {
    * deferred go with its closing ones (ADVANCE_AND_COMMIT) in another: a batch is the log read,
    * its handlers' own statements and two more.
    *
-   * `chain`: after a full batch, or if the runner was woken during the batch for events it has
-   * not read, the closing round trip also opens the next batch's transaction and reads its
+   * `chain`: after a full batch, or if the runner was woken (before the batch or during it) for
+   * events it has not read, the closing round trip also opens the next batch's transaction and reads its
    * events (after the checkpoint this batch commits), so that while events keep coming a batch is
    * one round trip and its handlers' statements: its close, with the next one's opening and read.
    * The next batch takes that transaction ({@link chained}) if it got the lock, found the
