@@ -50,9 +50,20 @@ export class PreparedStatement {
   }
 }
 
-/** The name a statement of this text is prepared under, on every connection. */
+/** Names of the statements seen: their texts are fixed, so this stays small. */
+const names = new Map<string, string>();
+
+/**
+ * The name a statement of this text is prepared under, on every connection (hashed once per
+ * text: batches ask for it on every read).
+ */
 export function statementName(text: string): string {
-  return `tally_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+  let name = names.get(text);
+  if (!name) {
+    name = `tally_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+    names.set(text, name);
+  }
+  return name;
 }
 
 /**
