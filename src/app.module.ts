@@ -33,6 +33,8 @@ export type AppModuleConfig = Pick<AppConfig, 'snapshotEvery'> &
     /** Default `log`; `silent` in tests. */
     logLevel?: LogLevelName | 'silent';
     eventSourcing?: EventSourcingOptions;
+    /** The most connections the DataSource's pool opens; default 20. */
+    poolSize?: number;
   };
 
 /** The standalone app: the accounts and transfers contexts on the event-sourcing module. */
@@ -44,7 +46,8 @@ export class AppModule {
       imports: [
         loggingModule(config.logLevel ?? 'log'),
         TypeOrmModule.forRootAsync({
-          useFactory: () => dataSourceOptions(config.databaseUrl, config.eventStoreSchema),
+          useFactory: () =>
+            dataSourceOptions(config.databaseUrl, config.eventStoreSchema, config.poolSize),
           dataSourceFactory: async (options) =>
             runMigrations(await new DataSource(options!).initialize()),
         }),

@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config/config.js';
 import { ensureDatabase, withDatabase } from './database/database-admin.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './database/embedded-database.js';
+import { createAppWithProcessors } from './processor-thread.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -15,8 +15,15 @@ async function main(): Promise<void> {
     databaseUrl = withDatabase(embedded.url, 'tally');
     await ensureDatabase(embedded.url, 'tally');
   }
-  const { port: _port, dataDir: _dataDir, ...appConfig } = config;
-  const app = await createApp({ ...appConfig, databaseUrl });
+  const { port: _port, dataDir: _dataDir, processorThread, ...appConfig } = config;
+  const { app, close } = await createAppWithProcessors(
+    { ...appConfig, databaseUrl },
+    processorThread,
+    (code) => {
+      logger.error(`the processor thread stopped (exit code ${code}); stopping`);
+      process.exit(1);
+    },
+  );
   if (config.production && !config.adminToken) {
     logger.warn(
       'NODE_ENV=production and no ADMIN_TOKEN: the admin routes (/projections, /metrics) are not served',
@@ -32,7 +39,7 @@ async function main(): Promise<void> {
       logger.error('shutdown took longer than 9 s; exiting anyway');
       process.exit(1);
     }, 9_000).unref();
-    await app.close();
+    await close();
     await embedded?.stop();
     process.exit(0);
   };

@@ -33,46 +33,38 @@ async function openAccounts(client: Client, count: number): Promise<string[]> {
 interface Target {
   db: BenchDatabase;
   server: Server;
-  /** `split`: the instance that runs the processors (it takes no HTTP load). */
-  processing?: Server;
   client: Client;
   accounts: string[];
 }
 
 /**
  * Workload 6: deposits over HTTP by closed-loop keep-alive clients on random accounts, beside a
- * minimal Nest endpoint doing one raw INSERT; the read-model lag sampled during our runs. A
- * diagnostic case runs the app with its processors off, on a database of its own.
+ * minimal Nest endpoint doing one raw INSERT; the read-model lag sampled during our runs. Diagnostic
+ * cases, each on a database of its own: the processors off; the processors in a worker thread.
  */
 export async function httpWorkload(profile: Profile): Promise<Row[]> {
   const { clients, accounts: accountCount, durationMs, warmupMs } = profile.http;
   const lightMs = Math.min(durationMs / 2, 5_000);
   const targets: Target[] = [];
   let probeClient: Client | undefined;
-  let splitProbeClient: Client | undefined;
+  let workerThreadProbeClient: Client | undefined;
   const closeAll = async () => {
     probeClient?.close();
-    splitProbeClient?.close();
+    workerThreadProbeClient?.close();
     for (const t of targets.reverse()) {
       t.client.close();
       await t.server.stop();
-      await t.processing?.stop();
       await t.db.close();
     }
   };
-  // `split`: the deployment with processors in an instance of their own; the load goes to an
-  // instance with runProcessors false.
-  const prepare = async (mode: ServerMode | 'split', accounts: number): Promise<Target> => {
+  const prepare = async (mode: ServerMode, accounts: number): Promise<Target> => {
     const db = await freshDatabase();
-    const server = await startServer(mode === 'split' ? 'tally-write-only' : mode, db.url).catch(
-      async (error: unknown) => {
-        await db.close();
-        throw error;
-      },
-    );
+    const server = await startServer(mode, db.url).catch(async (error: unknown) => {
+      await db.close();
+      throw error;
+    });
     const target: Target = { db, server, client: new Client(server.port, clients), accounts: [] };
     targets.push(target);
-    if (mode === 'split') target.processing = await startServer('tally', db.url);
     if (mode === 'minimal') await db.raw.query(RAW_DEPOSITS);
     else target.accounts = await openAccounts(target.client, accounts);
     return target;
@@ -84,20 +76,20 @@ export async function httpWorkload(profile: Profile): Promise<Row[]> {
       prepare('tally', accountCount + PROBE_ACCOUNTS),
       prepare('tally-write-only', accountCount),
       prepare('minimal', 0),
-      prepare('split', accountCount + PROBE_ACCOUNTS),
+      prepare('tally-worker-thread', accountCount + PROBE_ACCOUNTS),
     ]);
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
-    const [tally, writeOnly, minimal, split] = settled.map(
+    const [tally, writeOnly, minimal, workerThread] = settled.map(
       (r) => (r as PromiseFulfilledResult<Target>).value,
     );
     const accounts = tally.accounts.slice(0, accountCount);
     const probeHttp = new Client(tally.server.port, 4);
     probeClient = probeHttp;
-    const splitProbeHttp = new Client(split.server.port, 4);
-    splitProbeClient = splitProbeHttp;
+    const workerThreadProbeHttp = new Client(workerThread.server.port, 4);
+    workerThreadProbeClient = workerThreadProbeHttp;
     await waitCaughtUp(tally.db.raw, 60_000);
-    await waitCaughtUp(split.db.raw, 60_000);
+    await waitCaughtUp(workerThread.db.raw, 60_000);
 
     const measured = (round: number) => round >= profile.warmups;
     const load = (target: Target, path: (id: string) => string, round: number) => {
@@ -118,12 +110,16 @@ export async function httpWorkload(profile: Profile): Promise<Row[]> {
       tally: new Percentiles(),
       minimal: new Percentiles(),
       writeOnly: new Percentiles(),
-      split: new Percentiles(),
+      workerThread: new Percentiles(),
     };
-    const lags = { loaded: new LagSamples(), light: new LagSamples(), split: new LagSamples() };
+    const lags = {
+      loaded: new LagSamples(),
+      light: new LagSamples(),
+      workerThread: new LagSamples(),
+    };
     const sampleLag = (running: () => boolean, on: Target = tally) =>
       probeLag({
-        client: on === split ? splitProbeHttp : probeHttp,
+        client: on === workerThread ? workerThreadProbeHttp : probeHttp,
         databaseUrl: on.db.url,
         accounts: on.accounts.slice(accountCount),
         running,
@@ -176,16 +172,16 @@ export async function httpWorkload(profile: Profile): Promise<Row[]> {
           await load(writeOnly, (id) => `/accounts/${id}/deposits`, round),
           'write-only',
         ),
-      split: async (round) => {
+      workerThread: async (round) => {
         let running = true;
-        const probe = sampleLag(() => running, split);
-        const result = await load(split, (id) => `/accounts/${id}/deposits`, round).finally(
+        const probe = sampleLag(() => running, workerThread);
+        const result = await load(workerThread, (id) => `/accounts/${id}/deposits`, round).finally(
           () => (running = false),
         );
         const probed = await probe;
-        await waitCaughtUp(split.db.raw, 300_000);
-        if (measured(round)) lags.split.add(probed);
-        return keep(round, latency.split, result, 'split');
+        await waitCaughtUp(workerThread.db.raw, 300_000);
+        if (measured(round)) lags.workerThread.add(probed);
+        return keep(round, latency.workerThread, result, 'worker-thread');
       },
     });
 
@@ -246,21 +242,21 @@ export async function httpWorkload(profile: Profile): Promise<Row[]> {
         notes: `diagnostic: the same app with runProcessors false on its own database, so no projection work competes for the CPUs; latency p50 ${median(latency.writeOnly.p50).toFixed(1)} ms, p99 ${median(latency.writeOnly.p99).toFixed(1)} ms`,
       }),
       ratioRow({
-        workload: '6 diag: HTTP deposits, processors in a 2nd instance',
+        workload: '6 diag: HTTP deposits, processors in a worker thread',
         unit: 'req/s',
-        ours: median(values.split),
+        ours: median(values.workerThread),
         baseline,
         baselineLabel: 'minimal Nest',
-        runs: values.split,
+        runs: values.workerThread,
         baselineRuns: values.minimal,
-        notes: `diagnostic: the load on an instance with runProcessors false, the processors in a second instance (RUN_PROCESSORS defaults) on the same database, woken by NOTIFY; latency p50 ${median(latency.split.p50).toFixed(1)} ms, p99 ${median(latency.split.p99).toFixed(1)} ms`,
+        notes: `diagnostic: the app with PROCESSOR_THREAD=worker, its processors in a worker thread with an event loop of their own; latency p50 ${median(latency.workerThread.p50).toFixed(1)} ms, p99 ${median(latency.workerThread.p99).toFixed(1)} ms`,
       }),
       ...(['p50', 'p99'] as const).map((p) => ({
-        workload: `6 diag: lag ${p}, processors in a 2nd instance`,
+        workload: `6 diag: lag ${p}, processors in a worker thread`,
         unit: 'ms',
-        ours: median(lags.split[p]),
-        runs: lags.split[p],
-        notes: `diagnostic: the read-model lag of that deployment at that load, probed as above (${lags.split.describe()})`,
+        ours: median(lags.workerThread[p]),
+        runs: lags.workerThread[p],
+        notes: `diagnostic: the read-model lag of that app at that load, probed as above (${lags.workerThread.describe()})`,
       })),
       {
         workload: `6 diag: lag p99, probe alone (${1000 / PROBE_INTERVAL_MS} req/s)`,

@@ -14,6 +14,7 @@ describe('loadConfig', () => {
       corsOrigins: [],
       rateLimitPerMinute: undefined,
       runProcessors: true,
+      processorThread: 'main',
       dataDir: 'data',
       eventStoreSchema: undefined,
     });
@@ -27,6 +28,11 @@ describe('loadConfig', () => {
     expect(loadConfig({}).runProcessors).toBe(true);
     expect(loadConfig({ RUN_PROCESSORS: 'false' }).runProcessors).toBe(false);
     expect(loadConfig({ RUN_PROCESSORS: 'true' }).runProcessors).toBe(true);
+  });
+
+  it('reads PROCESSOR_THREAD, main unless set to worker', () => {
+    expect(loadConfig({ PROCESSOR_THREAD: 'main' }).processorThread).toBe('main');
+    expect(loadConfig({ PROCESSOR_THREAD: 'worker' }).processorThread).toBe('worker');
   });
 
   it('treats an empty value as unset', () => {
@@ -44,6 +50,7 @@ describe('loadConfig', () => {
     ['EVENT_STORE_SCHEMA', 'Tally'],
     ['EVENT_STORE_SCHEMA', 'tally; DROP TABLE events'],
     ['RUN_PROCESSORS', 'no'],
+    ['PROCESSOR_THREAD', 'other'],
   ])('refuses %s=%s with one line naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(

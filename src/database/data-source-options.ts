@@ -9,9 +9,14 @@ export const entities = [AccountSummary, StatementLine, TransferSummary];
 
 /**
  * TypeORM options for the app, the TypeORM CLI (ormconfig.ts) and the tests. Never `synchronize`.
- * `eventStoreSchema`: the schema the event store's tables are migrated into (EVENT_STORE_SCHEMA).
+ * `eventStoreSchema`: the schema the event store's tables are migrated into (EVENT_STORE_SCHEMA);
+ * `poolSize`: the most connections its pool opens.
  */
-export function dataSourceOptions(url: string, eventStoreSchema?: string): DataSourceOptions {
+export function dataSourceOptions(
+  url: string,
+  eventStoreSchema?: string,
+  poolSize = 20,
+): DataSourceOptions {
   return {
     type: 'postgres',
     url,
@@ -21,6 +26,6 @@ export function dataSourceOptions(url: string, eventStoreSchema?: string): DataS
     synchronize: false,
     // 'error' would log every expected unique violation (a lost concurrency race) as a failure.
     logging: ['warn'],
-    extra: { max: 20 },
+    extra: { max: poolSize },
   };
 }

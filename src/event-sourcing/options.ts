@@ -1,3 +1,4 @@
+import type { MessagePort } from 'node:worker_threads';
 import { assertSchemaName } from './tables.js';
 
 export const EVENT_SOURCING_OPTIONS = Symbol('EVENT_SOURCING_OPTIONS');
@@ -34,6 +35,14 @@ export interface EventSourcingOptions {
    * DataSource's schema. Default: unset, unqualified names (the connection's search_path).
    */
   schema?: string;
+  /**
+   * A port to this module in another thread of the process, on the same database: typically the
+   * processors in a worker thread (`runProcessors: true` there, false here), so that they have an
+   * event loop of their own. This thread's appends wake them at once, with their positions; their
+   * progress wakes this thread's read-your-writes waits; `GET /projections` here shows their
+   * status. The module closes the port when the application closes. Default: none.
+   */
+  peer?: MessagePort;
 }
 
 export interface ResolvedEventSourcingOptions {
@@ -48,6 +57,7 @@ export interface ResolvedEventSourcingOptions {
   aggregateCacheSize: number;
   commandRetry: { maxAttempts: number; baseDelayMs: number };
   schema?: string;
+  peer?: MessagePort;
 }
 
 /** Fills in the defaults. @throws when `schema` is not a plain identifier */
@@ -68,5 +78,6 @@ export function resolveOptions(options: EventSourcingOptions = {}): ResolvedEven
       baseDelayMs: options.commandRetry?.baseDelayMs ?? 2,
     },
     schema: options.schema,
+    peer: options.peer,
   };
 }

@@ -54,6 +54,12 @@ export interface ProjectionInfo {
   parked?: ParkedEvent[];
 }
 
+/** What crosses the `peer` port (option `peer`), in both directions. */
+type PeerMessage =
+  | { kind: 'appended'; position: number }
+  | { kind: 'advanced' }
+  | { kind: 'status'; name: string; status: ProjectionStatus; error?: string };
+
 /**
  * Finds every `@Projection` + `@EventsHandler` provider, keeps a checkpoint per projection and runs
  * one {@link ProjectionRunner} each, woken by LISTEN/NOTIFY with a slow poll as fallback.
@@ -66,6 +72,10 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
   private readonly listener: LogListener;
   private readonly reader: SharedLogReader;
   private stopWatchingAppends?: () => void;
+  /** The status of each projection as the peer thread's runner last posted it (option `peer`). */
+  private readonly peerStatus = new Map<string, { status: ProjectionStatus; error?: string }>();
+  /** What this thread last posted to the peer, by projection: posts only what changed. */
+  private readonly posted = new Map<string, string>();
   private readonly sql: Record<'register' | 'checkpoints' | 'parked' | 'processed', string>;
 
   constructor(
@@ -100,7 +110,11 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
         this.reader,
         this.registry,
         this.options,
-        () => this.advanced(),
+        () => {
+          this.advanced();
+          this.toPeer({ kind: 'advanced' });
+        },
+        () => this.postStatus(runner),
       );
       this.runners.set(definition.name, runner);
     }
@@ -110,8 +124,13 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
     // instance that runs no processor still tells those that do (else they would find its events
     // only at their next poll).
     await this.listener.start();
+    this.options.peer
+      ?.on('message', (message: PeerMessage) => this.fromPeer(message))
+      // Gone: what it said of its runners no longer holds.
+      .on('close', () => this.peerStatus.clear());
     this.stopWatchingAppends = this.store.onAppend((position) => {
       this.wakeAll(position);
+      this.toPeer({ kind: 'appended', position });
       this.listener.notify();
     });
     if (!this.options.runProcessors) return;
@@ -124,6 +143,7 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
     this.stopWatchingAppends?.();
     await this.listener.stop();
     await Promise.all([...this.runners.values()].map((r) => r.stop()));
+    this.options.peer?.close();
   }
 
   /** The projections this process knows, with checkpoint position, lag and parked events. */
@@ -147,13 +167,18 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
             attempts,
             parkedAt,
           }));
+        // Where the runner does not run here, its status is the peer thread's, if it has one.
+        const peer =
+          runner.running || runner.isRebuilding ? undefined : this.peerStatus.get(row.name);
+        const status = runner.isRebuilding ? 'rebuilding' : (peer?.status ?? runner.status);
+        const error = peer ? peer.error : runner.lastError;
         return {
           name: row.name,
           kind: runner.definition.kind,
           position: checkpoint.position,
           lag: await this.store.countAfter(checkpoint),
-          status: runner.status,
-          ...(runner.lastError ? { error: runner.lastError } : {}),
+          status,
+          ...(error ? { error } : {}),
           ...(own.length ? { parked: own } : {}),
         };
       }),
@@ -222,6 +247,26 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
 
   private advanced(): void {
     for (const waiter of [...this.waiters]) waiter();
+  }
+
+  private toPeer(message: PeerMessage): void {
+    this.options.peer?.postMessage(message);
+  }
+
+  private fromPeer(message: PeerMessage): void {
+    if (message.kind === 'appended') this.wakeAll(message.position);
+    else if (message.kind === 'advanced') this.advanced();
+    else this.peerStatus.set(message.name, { status: message.status, error: message.error });
+  }
+
+  /** A runner of this thread changed status (or ran a batch): tell the peer, if that is news. */
+  private postStatus(runner: ProjectionRunner): void {
+    if (!this.options.peer) return;
+    const { name, status, lastError: error } = runner;
+    const key = `${status}\n${error ?? ''}`;
+    if (this.posted.get(name) === key) return;
+    this.posted.set(name, key);
+    this.toPeer({ kind: 'status', name, status, error });
   }
 
   private discover(): ProjectionDefinition[] {

@@ -116,8 +116,8 @@ const HELD_BACK = 'held back: an earlier event of its stream is parked';
  * cannot be read) is parked for this projection only, or stops it (`onPoison`).
  */
 export class ProjectionRunner {
-  status: ProjectionStatus = 'stopped';
   lastError?: string;
+  private state: ProjectionStatus = 'stopped';
   private readonly logger: Logger;
   private readonly byType = new Map<string, ProjectionHandler[]>();
   private stopping = false;
@@ -164,6 +164,8 @@ export class ProjectionRunner {
     private readonly registry: EventRegistry,
     private readonly options: ResolvedEventSourcingOptions,
     private readonly onAdvance: (name: string) => void,
+    /** After every batch, and whenever `status` changes. */
+    private readonly onStatus: () => void = () => undefined,
   ) {
     this.logger = new Logger(`Projection ${definition.name}`);
     const t = eventStoreTables(options.schema);
@@ -187,6 +189,20 @@ export class ProjectionRunner {
 
   get running(): boolean {
     return this.loop !== undefined;
+  }
+
+  get status(): ProjectionStatus {
+    return this.state;
+  }
+
+  private set status(status: ProjectionStatus) {
+    this.state = status;
+    this.onStatus();
+  }
+
+  /** A rebuild of this process is in progress (whether or not this runner runs). */
+  get isRebuilding(): boolean {
+    return this.rebuilding;
   }
 
   start(): void {

@@ -1,0 +1,71 @@
+/**
+ * PROCESSOR_THREAD: with `worker`, `npm start` runs the processors in a worker thread. The
+ * compiled app as a child process, where that thread really starts, serves the read models and
+ * the saga, reports their status and stops with the process; `main` (the default) alike.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createTestDatabase } from '../support/database.js';
+import {
+  call,
+  cleanUpAppProcesses,
+  prepareAppBuild,
+  startAppProcess,
+  type AppProcess,
+} from '../support/process.js';
+
+const pause = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+describe.each(['worker', 'main'])('PROCESSOR_THREAD=%s', (thread) => {
+  let app: AppProcess;
+
+  beforeAll(async () => {
+    await prepareAppBuild();
+    app = await startAppProcess({
+      databaseUrl: await createTestDatabase(),
+      env: { PROCESSOR_THREAD: thread },
+    });
+  }, 600_000);
+
+  afterAll(() => cleanUpAppProcesses(), 30_000);
+
+  it('reports every projection running', async () => {
+    const { status, body } = await call(app.baseUrl, 'GET', '/projections');
+    expect(status).toBe(200);
+    expect(body.items.map((p: { status: string }) => p.status)).toEqual([
+      'running',
+      'running',
+      'running',
+      'running',
+    ]);
+  });
+
+  it('applies deposits to the read models and completes a transfer', async () => {
+    const open = (initialDeposit: number) =>
+      call(app.baseUrl, 'POST', '/accounts', { body: { ownerId: 'thread', initialDeposit } });
+    const [from, to] = [(await open(100)).body, (await open(0)).body];
+    const transfer = await call(app.baseUrl, 'POST', '/transfers', {
+      body: { fromAccountId: from.accountId, toAccountId: to.accountId, amount: 30 },
+    });
+    expect(transfer.status).toBe(202);
+    let state: string | undefined;
+    for (let i = 0; i < 200 && state !== 'completed'; i++) {
+      await pause(50);
+      state = (await call(app.baseUrl, 'GET', `/transfers/${transfer.body.transferId}`)).body
+        ?.status;
+    }
+    expect(state).toBe('completed');
+    // The saga's credit is another projection's event: its summary may show it a moment later.
+    let read = await call(app.baseUrl, 'GET', `/accounts/${to.accountId}`);
+    for (let i = 0; i < 100 && read.body?.version !== 1; i++) {
+      await pause(50);
+      read = await call(app.baseUrl, 'GET', `/accounts/${to.accountId}`);
+    }
+    expect(read.body).toMatchObject({ balance: 30, version: 1 });
+  });
+
+  it('stops with the process on SIGTERM, exit code 0', async () => {
+    app.child.kill('SIGTERM');
+    expect(await app.waitForExit(10_000)).toEqual({ code: 0, signal: null });
+    expect(app.output()).not.toMatch(/"level":50/);
+  });
+});
