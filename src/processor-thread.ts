@@ -64,20 +64,28 @@ export class ProcessorThread {
     void this.exited.then((exitCode) => {
       if (!this.stopping) onCrash(exitCode);
     });
+    this.logger.log('processors running in a worker thread');
   }
 
-  /** Lets the batches in flight commit, then ends the worker (after the main thread's app closed). */
-  async stop(): Promise<void> {
+  /**
+   * Lets the batches in flight commit, then ends the worker; terminates it after `timeoutMs`.
+   * As in the main thread, where the processors stop before the HTTP server closes, this runs
+   * beside the main thread's close: events appended meanwhile are processed at the next start.
+   */
+  async stop(timeoutMs = 8_000): Promise<void> {
     this.stopping = true;
     if (!this.worker || !this.exited) return;
     this.worker.postMessage('stop');
-    const timer = setTimeout(() => void this.worker?.terminate(), 8_000);
+    const timer = setTimeout(() => {
+      this.logger.warn(`processor thread still closing after ${timeoutMs} ms: terminating it`);
+      void this.worker?.terminate();
+    }, timeoutMs);
     await this.exited;
     clearTimeout(timer);
   }
 }
 
-/** The app and, with `processorThread: 'worker'`, its processor thread; `close` stops both. */
+/** The app and, with `processorThread: 'worker'`, its processor thread; `close` stops both at once. */
 export interface AppWithProcessors {
   app: INestApplication;
   close(): Promise<void>;
@@ -112,8 +120,7 @@ export async function createAppWithProcessors(
   return {
     app,
     close: async () => {
-      await app.close();
-      await thread.stop();
+      await Promise.all([app.close(), thread.stop()]);
     },
   };
 }

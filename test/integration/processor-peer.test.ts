@@ -60,8 +60,15 @@ describe('an app whose processors run in a peer thread', () => {
       const woken = wake.mock.calls.filter((_, i) =>
         peerRunners.has(wake.mock.contexts[i] as ProjectionRunner),
       );
-      // A NOTIFY wakes them too, but without a position.
       expect(woken.map(([position]) => position)).toContain(body.position);
+      // The NOTIFY of that append, which comes within milliseconds, does not wake them again
+      // (without a position): they ignore the web thread's listener.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const positionless = wake.mock.calls.filter(
+        ([position], i) =>
+          position === undefined && peerRunners.has(wake.mock.contexts[i] as ProjectionRunner),
+      );
+      expect(positionless).toEqual([]);
     } finally {
       wake.mockRestore();
       advanced.mockRestore();
@@ -73,7 +80,20 @@ describe('an app whose processors run in a peer thread', () => {
       .post('/accounts')
       .send({ ownerId: 'peer', initialDeposit: 5 })
       .expect(201);
-    await web.http.post('/projections/account-summary/rebuild').expect(202);
+    const wake = jest.spyOn(ProjectionRunner.prototype, 'wake');
+    try {
+      await web.http.post('/projections/account-summary/rebuild').expect(202);
+      // The peer's runners skipped while the rebuild held the lock: it wakes them (no position:
+      // not an append's wake).
+      const peerRunners = runnersOf(processors!);
+      const woken = wake.mock.calls.filter(
+        ([position], i) =>
+          position === undefined && peerRunners.has(wake.mock.contexts[i] as ProjectionRunner),
+      );
+      expect(woken).toHaveLength(peerRunners.size);
+    } finally {
+      wake.mockRestore();
+    }
     const read = await web.http.get(`/accounts/${body.accountId}?minPosition=${body.position}`);
     expect(read.body.balance).toBe(5);
     const listed = await web.http.get('/projections').expect(200);

@@ -57,6 +57,8 @@ export interface ProjectionInfo {
 /** What crosses the `peer` port (option `peer`), in both directions. */
 type PeerMessage =
   | { kind: 'appended'; position: number }
+  | { kind: 'wake' }
+  | { kind: 'listener'; backendPid: number }
   | { kind: 'advanced' }
   | { kind: 'status'; name: string; status: ProjectionStatus; error?: string };
 
@@ -85,7 +87,11 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
     private readonly registry: EventRegistry,
     @Inject(EVENT_SOURCING_OPTIONS) private readonly options: ResolvedEventSourcingOptions,
   ) {
-    this.listener = new LogListener(dataSource, () => this.wakeAll());
+    this.listener = new LogListener(
+      dataSource,
+      () => this.wakeAll(),
+      (backendPid) => this.toPeer({ kind: 'listener', backendPid }),
+    );
     this.reader = new SharedLogReader(store);
     const t = eventStoreTables(options.schema);
     this.sql = {
@@ -120,14 +126,15 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
     }
     const names = [...this.runners.keys()];
     await this.dataSource.query(this.sql.register, [names]);
-    // Our own appends wake our processors at once, and the other processes through NOTIFY: an
-    // instance that runs no processor still tells those that do (else they would find its events
-    // only at their next poll).
-    await this.listener.start();
     this.options.peer
       ?.on('message', (message: PeerMessage) => this.fromPeer(message))
       // Gone: what it said of its runners no longer holds.
       .on('close', () => this.peerStatus.clear());
+    // Our own appends wake our processors at once, the peer thread's through the peer link (it
+    // ignores our listener's NOTIFYs), and the other processes through NOTIFY: an instance that
+    // runs no processor still tells those that do (else they would find its events only at their
+    // next poll).
+    await this.listener.start();
     this.stopWatchingAppends = this.store.onAppend((position) => {
       this.wakeAll(position);
       this.toPeer({ kind: 'appended', position });
@@ -194,11 +201,15 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
     const runner = this.runner(name);
     if (runner.definition.kind === 'saga') throw new ProjectionNotRebuildableError(name);
     await runner.rebuild();
+    // Its lock made the peer's runner skip the events that came meanwhile.
+    this.toPeer({ kind: 'wake' });
   }
 
   /** Applies a projection's parked events again. @throws ProjectionNotFoundError */
-  retryParked(name: string): Promise<{ retried: number; failed: number }> {
-    return this.runner(name).retryParked();
+  async retryParked(name: string): Promise<{ retried: number; failed: number }> {
+    const result = await this.runner(name).retryParked();
+    this.toPeer({ kind: 'wake' });
+    return result;
   }
 
   private runner(name: string): ProjectionRunner {
@@ -255,6 +266,8 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
 
   private fromPeer(message: PeerMessage): void {
     if (message.kind === 'appended') this.wakeAll(message.position);
+    else if (message.kind === 'wake') this.wakeAll();
+    else if (message.kind === 'listener') this.listener.ignoreSender(message.backendPid);
     else if (message.kind === 'advanced') this.advanced();
     else this.peerStatus.set(message.name, { status: message.status, error: message.error });
   }

@@ -12,9 +12,9 @@ const NO_FLUSH_WAIT = `SET synchronous_commit = off`;
 /**
  * Holds one connection that LISTENs for appended events (from the other processes of the app) and
  * calls `onEvents`; the same connection NOTIFYs the others of this process's appends. It ignores
- * its own NOTIFYs, which PostgreSQL delivers back to it: this process's appends have woken its
- * processors already, with their positions (a wake without one opens a batch that often finds
- * nothing).
+ * its own NOTIFYs, which PostgreSQL delivers back to it, and those of its peer thread's listener
+ * ({@link ignoreSender}): this process's appends have woken its processors already, with their
+ * positions (a wake without one opens a batch that often finds nothing).
  * Reconnects after a failure; the processors' slow poll covers the time it is away.
  */
 export class LogListener {
@@ -23,6 +23,8 @@ export class LogListener {
   private closed = false;
   private retry?: NodeJS.Timeout;
   private notifyScheduled?: NodeJS.Immediate;
+  /** The backend of the peer thread's listener (see {@link ignoreSender}). */
+  private peerSender?: number;
   /** A NOTIFY is in flight; `notifyAgain`: appends came after it was sent. */
   private notifying = false;
   private notifyAgain = false;
@@ -30,7 +32,17 @@ export class LogListener {
   constructor(
     private readonly dataSource: DataSource,
     private readonly onEvents: () => void,
+    /** With the backend process id of each connection it opens (the first and every reconnection). */
+    private readonly onConnected: (backendPid: number) => void = () => undefined,
   ) {}
+
+  /**
+   * Ignores NOTIFYs from this backend too: the listener of the module's peer thread, whose appends
+   * reach this one's processors through the peer link already, with their positions.
+   */
+  ignoreSender(backendPid: number): void {
+    this.peerSender = backendPid;
+  }
 
   async start(): Promise<void> {
     this.closed = false;
@@ -47,7 +59,7 @@ export class LogListener {
     client.on('notification', (message) => {
       // The backend's process id (set on connect; not in pg's types).
       const own = (client as pg.Client & { processID: number | null }).processID;
-      if (message.processId !== own) this.onEvents();
+      if (message.processId !== own && message.processId !== this.peerSender) this.onEvents();
     });
     client.on('error', (error) => this.reconnect(error));
     client.on('end', () => this.reconnect());
@@ -57,6 +69,7 @@ export class LogListener {
       await client.query(NO_FLUSH_WAIT);
       if (this.closed) throw new Error('stopped while connecting');
       this.client = client;
+      this.onConnected((client as pg.Client & { processID: number }).processID);
       this.onEvents();
     } catch (error) {
       // Not this.client yet: close it here, or it would go on listening beside the next one.
