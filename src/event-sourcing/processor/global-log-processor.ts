@@ -91,6 +91,7 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
       dataSource,
       () => this.wakeAll(),
       (backendPid) => this.toPeer({ kind: 'listener', backendPid }),
+      options.runProcessors,
     );
     this.reader = new SharedLogReader(store);
     const t = eventStoreTables(options.schema);

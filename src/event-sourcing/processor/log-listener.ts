@@ -8,13 +8,29 @@ export const EVENTS_CHANNEL = 'tally_events';
 const LISTEN = `LISTEN ${EVENTS_CHANNEL}`;
 const NOTIFY = `NOTIFY ${EVENTS_CHANNEL}`;
 const NO_FLUSH_WAIT = `SET synchronous_commit = off`;
+/**
+ * The `application_name` of a listener whose process runs processors: the sessions a NOTIFY can
+ * wake. A process that runs none only NOTIFYs ({@link NOTIFIER_NAME}).
+ */
+export const LISTENER_NAME = 'tally listener';
+const NOTIFIER_NAME = 'tally notifier';
+/** How long the answer to "does another process's listener wait for NOTIFYs?" is kept. */
+export const OTHERS_KNOWN_FOR_MS = 1000;
+/** NOTIFYs only if a listener of another process (a pid not in $1) is connected; says if one is. */
+const NOTIFY_IF_OTHERS = `SELECT others, CASE WHEN others THEN pg_notify('${EVENTS_CHANNEL}', '')::text END AS sent
+  FROM (SELECT EXISTS (
+    SELECT 1 FROM pg_stat_activity
+    WHERE datname = current_database() AND application_name = '${LISTENER_NAME}' AND pid <> ALL($1::int[])
+  ) AS others) AS s`;
 
 /**
  * Holds one connection that LISTENs for appended events (from the other processes of the app) and
  * calls `onEvents`; the same connection NOTIFYs the others of this process's appends. It ignores
  * its own NOTIFYs, which PostgreSQL delivers back to it, and those of its peer thread's listener
  * ({@link ignoreSender}): this process's appends have woken its processors already, with their
- * positions (a wake without one opens a batch that often finds nothing).
+ * positions (a wake without one opens a batch that often finds nothing). It NOTIFYs only while
+ * another process's listener is connected ({@link LISTENER_NAME}), which it looks up at most once
+ * a second: a lone instance sends none.
  * Reconnects after a failure; the processors' slow poll covers the time it is away.
  */
 export class LogListener {
@@ -28,12 +44,17 @@ export class LogListener {
   /** A NOTIFY is in flight; `notifyAgain`: appends came after it was sent. */
   private notifying = false;
   private notifyAgain = false;
+  /** Whether another process's listener was connected when last looked up, and when that was. */
+  private othersListen = false;
+  private othersKnownAt = -Infinity;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly onEvents: () => void,
     /** With the backend process id of each connection it opens (the first and every reconnection). */
     private readonly onConnected: (backendPid: number) => void = () => undefined,
+    /** This process runs processors: other processes' NOTIFYs are for it. */
+    private readonly wakeable = true,
   ) {}
 
   /**
@@ -67,8 +88,12 @@ export class LogListener {
       await client.connect();
       await client.query(LISTEN);
       await client.query(NO_FLUSH_WAIT);
+      await client.query(`SELECT set_config('application_name', $1, false)`, [
+        this.wakeable ? LISTENER_NAME : NOTIFIER_NAME,
+      ]);
       if (this.closed) throw new Error('stopped while connecting');
       this.client = client;
+      this.othersKnownAt = -Infinity;
       this.onConnected((client as pg.Client & { processID: number }).processID);
       this.onEvents();
     } catch (error) {
@@ -83,7 +108,10 @@ export class LogListener {
    * NOTIFY inside it would serialize the writers' commits), on the next turn of the event loop (so
    * the appends of one turn share it), and one at a time on the connection (appends while one is
    * in flight send another after it). Its commit does not wait for the WAL flush: a wake-up lost
-   * in a crash is made up by the processors' poll.
+   * in a crash is made up by the processors' poll. Sent only while another process's listener is
+   * connected: the statement that looks it up NOTIFYs too, if so, and its answer holds for
+   * {@link OTHERS_KNOWN_FOR_MS}. A process that starts listening meanwhile finds the events of that
+   * second by its poll.
    */
   notify(): void {
     if (!this.client) return;
@@ -93,9 +121,18 @@ export class LogListener {
       this.notifyScheduled = undefined;
       const client = this.client;
       if (!client) return;
+      const lookUp = performance.now() - this.othersKnownAt >= OTHERS_KNOWN_FOR_MS;
+      if (!lookUp && !this.othersListen) return;
       this.notifying = true;
-      client
-        .query(NOTIFY)
+      const sent = lookUp
+        ? client
+            .query<{ others: boolean }>(NOTIFY_IF_OTHERS, [this.ownAndPeer(client)])
+            .then(({ rows }) => {
+              this.othersListen = rows[0].others;
+              this.othersKnownAt = performance.now();
+            })
+        : client.query(NOTIFY);
+      sent
         .catch(() => undefined)
         .finally(() => {
           this.notifying = false;
@@ -104,6 +141,12 @@ export class LogListener {
           this.notify();
         });
     });
+  }
+
+  /** The listeners a NOTIFY of this process need not wake: its own, and its peer thread's. */
+  private ownAndPeer(client: pg.Client): number[] {
+    const own = (client as pg.Client & { processID: number }).processID;
+    return this.peerSender === undefined ? [own] : [own, this.peerSender];
   }
 
   async stop(): Promise<void> {
