@@ -33,7 +33,8 @@ export class ProcessorThread {
   private exited?: Promise<number>;
   private stopping = false;
 
-  constructor() {
+  /** `entry`: the worker's script; another only in tests of this class. */
+  constructor(private readonly entry: URL = ENTRY) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.workerPort = port2;
@@ -46,7 +47,7 @@ export class ProcessorThread {
    */
   async start(config: AppModuleConfig, onCrash: (code: number) => void): Promise<void> {
     const data: ProcessorWorkerData = { config, peer: this.workerPort };
-    const worker = new Worker(ENTRY, { workerData: data, transferList: [this.workerPort] });
+    const worker = new Worker(this.entry, { workerData: data, transferList: [this.workerPort] });
     this.worker = worker;
     let failure: unknown;
     worker.on('error', (error) => {
@@ -59,7 +60,8 @@ export class ProcessorThread {
     );
     const code = await Promise.race([ready.then(() => undefined), this.exited]);
     if (code !== undefined) {
-      throw failure instanceof Error ? failure : new Error(`processor thread exited (${code})`);
+      // What the worker threw, as Node copied it over (under jest, no instance of the sandbox's Error).
+      throw (failure as Error | undefined) ?? new Error(`processor thread exited (${code})`);
     }
     void this.exited.then((exitCode) => {
       if (!this.stopping) onCrash(exitCode);
