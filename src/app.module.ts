@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { CqrsModule } from '@nestjs/cqrs';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import type { MessagePort } from 'node:worker_threads';
 import { DataSource } from 'typeorm';
 import { AccountsHttpModule } from './accounts/accounts.module.js';
 import { AdminModule } from './admin/admin.module.js';
@@ -35,6 +36,8 @@ export type AppModuleConfig = Pick<AppConfig, 'snapshotEvery'> &
     eventSourcing?: EventSourcingOptions;
     /** The most connections the DataSource's pool opens; default 20. */
     poolSize?: number;
+    /** A port to the processor thread's metrics, shown by GET /metrics here (`METRICS_PEER`). */
+    metricsPeer?: MessagePort;
   };
 
 /** The standalone app: the accounts and transfers contexts on the event-sourcing module. */
@@ -66,7 +69,7 @@ export class AppModule {
         // In production, admin routes exist only behind a token (CONTRACT §3 "Admin").
         ...(config.production && !config.adminToken
           ? []
-          : [AdminModule.forRoot({ token: config.adminToken })]),
+          : [AdminModule.forRoot({ token: config.adminToken, metricsPeer: config.metricsPeer })]),
       ],
     };
   }

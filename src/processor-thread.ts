@@ -10,6 +10,8 @@ export const PROCESSOR_POOL_SIZE = 10;
 export interface ProcessorWorkerData {
   config: AppModuleConfig;
   peer: MessagePort;
+  /** The worker's end of the metrics link (`metricsPeer`). */
+  metricsPeer: MessagePort;
 }
 
 /** The worker's entry, beside this file: compiled (`.js`), or run from source by a loader (`.ts`). */
@@ -21,14 +23,18 @@ const ENTRY = new URL(
 /**
  * The processors (projections and saga) in a worker thread of this process
  * (`PROCESSOR_THREAD=worker`): an event loop of their own, so their batches do not wait behind
- * the HTTP requests. The main thread's app runs with `runProcessors: false` and `port` as its
- * `peer`; the worker's has its processors on and no HTTP server.
+ * the HTTP requests. The main thread's app runs with `runProcessors: false`, `port` as its
+ * `peer` and `metricsPort` as its `metricsPeer`; the worker's has its processors on and no HTTP
+ * server.
  */
 export class ProcessorThread {
   private readonly logger = new Logger('ProcessorThread');
   /** The main thread's end of the link: the option `peer` of its event-sourcing module. */
   readonly port: MessagePort;
   private readonly workerPort: MessagePort;
+  /** The main thread's end of the metrics link: its app's option `metricsPeer`. */
+  readonly metricsPort: MessagePort;
+  private readonly workerMetricsPort: MessagePort;
   private worker?: Worker;
   private exited?: Promise<number>;
   private stopping = false;
@@ -38,6 +44,9 @@ export class ProcessorThread {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.workerPort = port2;
+    const metrics = new MessageChannel();
+    this.metricsPort = metrics.port1;
+    this.workerMetricsPort = metrics.port2;
   }
 
   /**
@@ -46,8 +55,15 @@ export class ProcessorThread {
    * @throws what the worker's start threw
    */
   async start(config: AppModuleConfig, onCrash: (code: number) => void): Promise<void> {
-    const data: ProcessorWorkerData = { config, peer: this.workerPort };
-    const worker = new Worker(this.entry, { workerData: data, transferList: [this.workerPort] });
+    const data: ProcessorWorkerData = {
+      config,
+      peer: this.workerPort,
+      metricsPeer: this.workerMetricsPort,
+    };
+    const worker = new Worker(this.entry, {
+      workerData: data,
+      transferList: [this.workerPort, this.workerMetricsPort],
+    });
     this.worker = worker;
     let failure: unknown;
     worker.on('error', (error) => {
@@ -113,6 +129,7 @@ export async function createAppWithProcessors(
     ...config,
     runProcessors: false,
     eventSourcing: { ...config.eventSourcing, runProcessors: false, peer: thread.port },
+    metricsPeer: thread.metricsPort,
   });
   // After the main thread's start has run the migrations.
   await thread.start(config, onCrash).catch(async (error: unknown) => {

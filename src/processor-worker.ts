@@ -1,6 +1,7 @@
 /**
  * The processor thread's entry (see processor-thread.ts): the app's module as an application
- * context, without HTTP, with its processors on and linked to the main thread's by `peer`.
+ * context, without HTTP, with its processors on and linked to the main thread's by `peer` (and
+ * its metrics by `metricsPeer`).
  * Posts `ready` once they run; closes on the message `stop`.
  */
 import 'reflect-metadata';
@@ -10,7 +11,7 @@ import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import { PROCESSOR_POOL_SIZE, type ProcessorWorkerData } from './processor-thread.js';
 
-const { config, peer } = workerData as ProcessorWorkerData;
+const { config, peer, metricsPeer } = workerData as ProcessorWorkerData;
 const app = await NestFactory.createApplicationContext(
   AppModule.forRoot({
     ...config,
@@ -18,6 +19,7 @@ const app = await NestFactory.createApplicationContext(
     poolSize: PROCESSOR_POOL_SIZE,
     runProcessors: true,
     eventSourcing: { ...config.eventSourcing, runProcessors: true, peer },
+    metricsPeer,
   }),
   { bufferLogs: true, abortOnError: false },
 );

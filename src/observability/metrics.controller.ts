@@ -12,10 +12,13 @@ import { MetricsService } from './metrics.service.js';
 export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}
 
-  /** Prometheus text format: commands, events appended, projections, parked events, pool, process. */
+  /**
+   * Prometheus text format: commands, events appended, projections, parked events, pool, process;
+   * with a processor thread, its metrics too.
+   */
   @Get()
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
   scrape(): Promise<string> {
-    return this.metrics.registry.metrics();
+    return this.metrics.scrape();
   }
 }

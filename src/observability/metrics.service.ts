@@ -1,6 +1,22 @@
-import { Injectable, type OnModuleInit } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Optional,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { CommandBus, type ICommand } from '@nestjs/cqrs';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { MessagePort } from 'node:worker_threads';
+import {
+  AggregatorRegistry,
+  collectDefaultMetrics,
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+  type MetricObjectWithValues,
+  type MetricValue,
+} from 'prom-client';
 import { DataSource } from 'typeorm';
 import {
   DomainError,
@@ -18,9 +34,32 @@ function originOf(command: ICommand): 'saga' | 'request' {
   return metadata?.causationId && metadata.causationId !== metadata.commandId ? 'saga' : 'request';
 }
 
+/**
+ * A port to the MetricsService of the processor thread (`PROCESSOR_THREAD=worker`): GET /metrics
+ * in the main thread shows that thread's metrics too, labelled `thread="processors"`.
+ */
+export const METRICS_PEER = Symbol('METRICS_PEER');
+
+type Metrics = MetricObjectWithValues<MetricValue<string>>[];
+
+/** What crosses the {@link METRICS_PEER} port, in both directions. */
+type MetricsMessage =
+  { kind: 'ask'; id: number } | { kind: 'answer'; id: number; metrics: Metrics };
+
+/**
+ * What the peer thread leaves out of its answer: the gauges read from the database, which the
+ * asking thread reads as well (the same figures); the process's own (CPU, memory, file
+ * descriptors, start time), which both threads share; and its own view of the link. The
+ * `tally_nodejs_*` ones are each thread's own, and go.
+ */
+const NOT_ANSWERED = /^tally_(events_appended|projection_|process_|processor_thread_up)/;
+
+/** How long a scrape waits for the peer thread's metrics. */
+const PEER_TIMEOUT_MS = 1_000;
+
 /** Prometheus metrics of this process, served by GET /metrics. */
 @Injectable()
-export class MetricsService implements OnModuleInit {
+export class MetricsService implements OnModuleInit, OnApplicationShutdown {
   readonly registry = new Registry();
 
   private readonly commands = new Counter({
@@ -38,17 +77,54 @@ export class MetricsService implements OnModuleInit {
     registers: [this.registry],
   });
 
+  /** Set at each scrape where there is a peer thread: 1 when it answered in time. */
+  private readonly peerUp?: Gauge;
+  private readonly asked = new Map<number, (metrics: Metrics | undefined) => void>();
+  private lastAsk = 0;
+  /** The link is closed (the processor thread ended): scrapes no longer ask. */
+  private peerGone = false;
+
   constructor(
     private readonly commandBus: CommandBus,
     private readonly processor: GlobalLogProcessor,
     private readonly dataSource: DataSource,
     private readonly store: EventStore,
+    @Optional() @Inject(METRICS_PEER) private readonly peer?: MessagePort,
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'tally_' });
     this.gauges();
+    if (peer) {
+      this.peerUp = new Gauge({
+        name: 'tally_processor_thread_up',
+        help: '1 when the processor thread answered this scrape (its series are labelled thread, processors)',
+        registers: [this.registry],
+      });
+    }
   }
 
-  /** Times every command that goes through the CommandBus (HTTP and saga steps alike). */
+  /**
+   * The text GET /metrics serves: this thread's metrics and, with a peer thread, that thread's
+   * own ones (see {@link NOT_ANSWERED}), each of its series labelled `thread="processors"`.
+   */
+  async scrape(): Promise<string> {
+    if (!this.peer || !this.peerUp) return this.registry.metrics();
+    const theirs = await this.askPeer();
+    this.peerUp.set(theirs ? 1 : 0);
+    const ours = await this.registry.getMetricsAsJSON();
+    const labelled = (theirs ?? []).map((metric) => ({
+      ...metric,
+      values: metric.values.map((v) => ({ ...v, labels: { ...v.labels, thread: 'processors' } })),
+    }));
+    // The label keeps their series apart from ours: no two values are summed. (Some default
+    // metrics have another aggregator, 'omit' for one, which would drop them.)
+    const all = [...ours, ...labelled].map((metric) => ({ ...metric, aggregator: 'sum' }));
+    return AggregatorRegistry.aggregate([all]).metrics();
+  }
+
+  /**
+   * Times every command that goes through the CommandBus (HTTP and saga steps alike); answers
+   * the peer thread's asks.
+   */
   onModuleInit(): void {
     const execute = this.commandBus.execute.bind(this.commandBus);
     this.commandBus.execute = (async (command: ICommand) => {
@@ -69,6 +145,53 @@ export class MetricsService implements OnModuleInit {
         stop();
       }
     }) as CommandBus['execute'];
+    this.peer
+      ?.on('message', (message: MetricsMessage) => void this.fromPeer(message))
+      .on('close', () => {
+        this.peerGone = true;
+        for (const id of [...this.asked.keys()]) this.answer(id, undefined);
+      });
+  }
+
+  onApplicationShutdown(): void {
+    this.peer?.close();
+  }
+
+  /** The peer thread's metrics, or undefined when it does not answer within a second. */
+  private askPeer(): Promise<Metrics | undefined> {
+    if (this.peerGone) return Promise.resolve(undefined);
+    const id = ++this.lastAsk;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.answer(id, undefined), PEER_TIMEOUT_MS);
+      this.asked.set(id, (metrics) => {
+        clearTimeout(timer);
+        resolve(metrics);
+      });
+      this.peer!.postMessage({ kind: 'ask', id } satisfies MetricsMessage);
+    });
+  }
+
+  private async fromPeer(message: MetricsMessage): Promise<void> {
+    if (message.kind === 'answer') return this.answer(message.id, message.metrics);
+    const collected = await Promise.all(
+      this.registry
+        .getMetricsAsArray()
+        .filter(({ name }) => !NOT_ANSWERED.test(name))
+        // A metric whose collect fails is left out, as the registry's own scrape would fail.
+        .map(({ name }) =>
+          this.registry
+            .getSingleMetric(name)!
+            .get()
+            .catch(() => undefined),
+        ),
+    );
+    const metrics = collected.filter((metric) => metric !== undefined) as Metrics;
+    this.peer!.postMessage({ kind: 'answer', id: message.id, metrics } satisfies MetricsMessage);
+  }
+
+  private answer(id: number, metrics: Metrics | undefined): void {
+    this.asked.get(id)?.(metrics);
+    this.asked.delete(id);
   }
 
   /** Gauges read when scraped: the log head, each projection's position, lag and parked events, the pool. */

@@ -69,6 +69,40 @@ describe.each(['worker', 'main'])('PROCESSOR_THREAD=%s', (thread) => {
     expect(read.body).toMatchObject({ balance: 30, version: 1 });
   });
 
+  it("shows the saga's commands in GET /metrics, from the thread that ran them", async () => {
+    const { status, body } = await call(app.baseUrl, 'GET', '/metrics');
+    expect(status).toBe(200);
+    const text = body as string;
+    const sagaSteps = text
+      .split('\n')
+      .filter((line) => /^tally_commands_total\{.*origin="saga"/.test(line));
+    // The debit and the credit of the transfer above.
+    expect(sagaSteps.map((line) => /command="(\w+)"/.exec(line)![1]).sort()).toEqual([
+      'DepositMoneyCommand',
+      'WithdrawMoneyCommand',
+    ]);
+    const requests = text
+      .split('\n')
+      .filter((line) => /^tally_commands_total\{.*origin="request"/.test(line));
+    expect(requests.length).toBeGreaterThan(0);
+    if (thread === 'worker') {
+      expect(sagaSteps.every((line) => line.includes('thread="processors"'))).toBe(true);
+      expect(requests.some((line) => line.includes('thread='))).toBe(false);
+      expect(text).toMatch(/^tally_processor_thread_up 1$/m);
+      // The worker's own event loop and pool, beside the main thread's.
+      expect(text).toMatch(/^tally_nodejs_eventloop_lag_seconds\{thread="processors"\} /m);
+      expect(text).toMatch(/^tally_nodejs_eventloop_lag_seconds /m);
+      expect(text).toMatch(/^tally_db_pool_connections\{state="total",thread="processors"\} /m);
+      // What both threads would read alike is there once.
+      expect(text.match(/^tally_events_appended /gm)).toHaveLength(1);
+      expect(text.match(/^tally_process_start_time_seconds /gm)).toHaveLength(1);
+      expect(text).not.toMatch(/^tally_projection_position\{.*thread=/m);
+    } else {
+      expect(text).not.toContain('thread=');
+      expect(text).not.toContain('tally_processor_thread_up');
+    }
+  });
+
   it('stops with the process on SIGTERM, exit code 0', async () => {
     app.child.kill('SIGTERM');
     // Well before the worker's 8 s limit: it closes by itself.

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { MessageChannel } from 'node:worker_threads';
-import { GlobalLogProcessor } from '../../src/event-sourcing/index.js';
+import { CommandBus } from '@nestjs/cqrs';
+import { DataSource } from 'typeorm';
+import { EventStore, GlobalLogProcessor } from '../../src/event-sourcing/index.js';
+import { MetricsService } from '../../src/observability/metrics.service.js';
 import { ProjectionRunner } from '../../src/event-sourcing/processor/projection-runner.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 
@@ -12,12 +15,17 @@ describe('an app whose processors run in a peer thread', () => {
   let web: TestApp;
   let processors: TestApp | undefined;
   const { port1, port2 } = new MessageChannel();
+  const metricsLink = new MessageChannel();
 
   beforeAll(async () => {
-    web = await startTestApp({ eventSourcing: { runProcessors: false, peer: port1 } });
+    web = await startTestApp({
+      eventSourcing: { runProcessors: false, peer: port1 },
+      metricsPeer: metricsLink.port1,
+    });
     processors = await startTestApp({
       databaseUrl: web.databaseUrl,
       eventSourcing: { runProcessors: true, peer: port2 },
+      metricsPeer: metricsLink.port2,
     });
   });
   afterAll(async () => {
@@ -101,6 +109,69 @@ describe('an app whose processors run in a peer thread', () => {
     expect(summary).toMatchObject({ status: 'running', lag: 0 });
   });
 
+  const metricLines = async (pattern: RegExp) =>
+    ((await web.http.get('/metrics').expect(200)).text as string)
+      .split('\n')
+      .filter((line) => pattern.test(line));
+
+  it("shows the peer's metrics in GET /metrics, labelled thread=processors", async () => {
+    const open = async (initialDeposit: number) =>
+      (await web.http.post('/accounts').send({ ownerId: 'peer', initialDeposit }).expect(201)).body;
+    const [from, to] = [await open(40), await open(0)];
+    const { body } = await web.http
+      .post('/transfers')
+      .send({ fromAccountId: from.accountId, toAccountId: to.accountId, amount: 15 })
+      .expect(202);
+    let status: string | undefined;
+    for (let i = 0; i < 200 && status !== 'completed'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      status = (await web.http.get(`/transfers/${body.transferId}`)).body.status;
+    }
+    expect(status).toBe('completed');
+    // The saga ran in the peer: its steps are counted there, and shown here with its label.
+    const steps = await metricLines(/^tally_commands_total\{.*origin="saga"/);
+    expect(steps.map((line) => /command="(\w+)"/.exec(line)![1]).sort()).toEqual([
+      'DepositMoneyCommand',
+      'WithdrawMoneyCommand',
+    ]);
+    expect(steps.every((line) => /thread="processors"\} 1$/.test(line))).toBe(true);
+    const requests = await metricLines(/^tally_commands_total\{.*origin="request"/);
+    expect(requests).toContainEqual(
+      'tally_commands_total{command="OpenAccountCommand",origin="request",outcome="ok"} 4',
+    );
+    expect(await metricLines(/^tally_processor_thread_up /)).toEqual([
+      'tally_processor_thread_up 1',
+    ]);
+    // What the database says is read here only: not twice.
+    expect(await metricLines(/^tally_projection_lag\{/)).toHaveLength(4);
+    expect(await metricLines(/^tally_events_appended /)).toHaveLength(1);
+    // Histograms keep their buckets, each thread its own.
+    expect(
+      await metricLines(
+        /^tally_command_duration_seconds_count\{command="DepositMoneyCommand",thread="processors"\} 1$/,
+      ),
+    ).toHaveLength(1);
+  });
+
+  it('scrapes without the peer when it does not answer within a second', async () => {
+    const silent = new MessageChannel();
+    const metrics = new MetricsService(
+      web.app.get(CommandBus),
+      web.app.get(GlobalLogProcessor),
+      web.app.get(DataSource),
+      web.app.get(EventStore),
+      silent.port1,
+    );
+    try {
+      const text = await metrics.scrape();
+      expect(text).toMatch(/^tally_processor_thread_up 0$/m);
+      expect(text).toMatch(/^tally_nodejs_eventloop_lag_seconds /m);
+      expect(text).not.toContain('thread=');
+    } finally {
+      silent.port1.close();
+    }
+  });
+
   it('shows the projections stopped once the link to the peer is gone', async () => {
     // As when a worker thread dies: its end of the link closes, and it posts nothing more.
     port2.close();
@@ -113,5 +184,13 @@ describe('an app whose processors run in a peer thread', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     expect(statuses).toEqual(['stopped', 'stopped', 'stopped', 'stopped']);
+    // And its metrics: gone, and said so.
+    metricsLink.port2.close();
+    let up: string[] = [];
+    for (let i = 0; i < 250 && up[0] !== 'tally_processor_thread_up 0'; i++) {
+      up = await metricLines(/^tally_processor_thread_up /);
+    }
+    expect(up).toEqual(['tally_processor_thread_up 0']);
+    expect(await metricLines(/thread="processors"/)).toEqual([]);
   });
 });
