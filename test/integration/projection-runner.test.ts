@@ -46,6 +46,11 @@ describe('ProjectionRunner', () => {
   /** The handler fails as a cancelled statement does (statement_timeout, an operator). */
   let cancelled = false;
   /**
+   * The handler fails this many more times as a statement fails whose preparation the server no
+   * longer has (26000: a pooler resetting sessions, say).
+   */
+  let lostStatements = 0;
+  /**
    * The handler defers its insert (ProjectionContext.defer); for a FAILING_WRITE event it
    * defers a statement that fails with a division by zero, the error that also tells a batch its
    * checkpoint moved.
@@ -85,6 +90,11 @@ describe('ProjectionRunner', () => {
           throw Object.assign(new Error('canceling statement due to statement timeout'), {
             code: '57014',
           });
+        }
+        if (lostStatements > 0) {
+          lostStatements -= 1;
+          const lost = new pg.DatabaseError('prepared statement "x" does not exist', 0, 'error');
+          throw Object.assign(lost, { code: '26000' });
         }
         if (envelopes.some((e) => (e.event as Marked).n === POISON)) throw new Error('poison');
         await (nested ? manager.transaction(insert) : insert(manager));
@@ -750,6 +760,28 @@ describe('ProjectionRunner', () => {
       expect(await r.processBatch()).toBe(1);
       expect(await marks()).toEqual(expect.arrayContaining([position, events[0].position]));
     });
+  });
+
+  it('does not count a statement the server lost towards parking the event', async () => {
+    // With two attempts before parking, three failures of that kind would park a poison event.
+    const r = runner(dataSource, { poisonAfterAttempts: 2 });
+    const [marked] = (
+      await append(uuidv4(), [{ type: 'Marked', schemaVersion: 1, data: { n: 3 } }], 'no_stream')
+    ).events;
+    lostStatements = 3;
+    try {
+      r.start();
+      await until(async () => (await checkpoint()) >= marked.position, 'the runner to pass');
+    } finally {
+      await r.stop();
+    }
+    expect(lostStatements).toBe(0);
+    expect(await marks()).toContain(marked.position);
+    const { rows } = await other.query(
+      `SELECT count(*)::int AS n FROM parked_events WHERE global_position = $1`,
+      [marked.position],
+    );
+    expect(rows[0].n).toBe(0);
   });
 
   it('rebuilds while the pool is full of callers waiting for its lock', async () => {
