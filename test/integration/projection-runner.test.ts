@@ -559,6 +559,40 @@ describe('ProjectionRunner', () => {
       }
     });
 
+    it('look again at once when woken before a batch that could not open the next', async () => {
+      await withPool(1, async (single) => {
+        const r = runner(single, { pollIntervalMs: 60_000 });
+        const holder = new pg.Client({ connectionString: url });
+        await holder.connect();
+        try {
+          while ((await r.processBatch()) > 0);
+          const [seen] = (await append(uuidv4(), [event(1)], 'no_stream')).events;
+          // A transaction older than the next event holds the fence back: the batch woken for
+          // that event reads only the one before it.
+          await holder.query('BEGIN');
+          await holder.query('SELECT pg_current_xact_id()');
+          const [behind] = (await store.append(uuidv4(), [event(2)], 'no_stream')).events;
+          // A caller waits for the pool's one connection when that batch commits: it cannot open
+          // the next batch, which would have read again.
+          let waiting: Promise<unknown> | undefined;
+          duringBatch = async () => {
+            waiting ??= single.query('SELECT 1');
+          };
+          r.wake(behind.position);
+          r.start();
+          await until(async () => (await marks()).includes(seen.position), 'the first event');
+          await waiting;
+          expect(await marks()).not.toContain(behind.position);
+          await holder.query('COMMIT');
+          // Well before the 60 s poll: the wake for the event it did not read still holds.
+          await until(async () => (await marks()).includes(behind.position), 'the later event');
+        } finally {
+          await holder.end();
+          await r.stop();
+        }
+      });
+    });
+
     it('give up the connection when the opening of the next batch fails on it', async () => {
       await withPool(1, async (single) => {
         const pid = async () =>
