@@ -559,6 +559,43 @@ describe('ProjectionRunner', () => {
       }
     });
 
+    it("read the next batch's events, in the commit, with the prepared read of the log", async () => {
+      await withPool(1, async (single) => {
+        /** Executions of the log's read prepared on the pool's one connection. */
+        const reads = async () =>
+          (
+            (await single.query(
+              `SELECT (generic_plans + custom_plans)::int AS n FROM pg_prepared_statements
+                 WHERE statement ~ 'pg_snapshot_xmin'`,
+            )) as { n: number }[]
+          ).reduce((sum, { n }) => sum + n, 0);
+        const r = runner(single);
+        try {
+          while ((await r.processBatch()) > 0);
+          const before = await reads();
+          // Deferred writes: the batch has no transaction id while it appends (see firstBatch).
+          deferring = true;
+          const stream = uuidv4();
+          await append(stream, [event(1)], 'no_stream');
+          let second: number | undefined;
+          duringBatch = async () => {
+            if (second !== undefined) return;
+            second = -1;
+            second = (await append(stream, [event(2)], 0)).position;
+            r.wake(second);
+          };
+          expect(await r.processBatch(undefined, true)).toBe(1);
+          // The batch opened by that commit has the second event: it reads nothing more.
+          expect(await r.processBatch(undefined, true)).toBe(1);
+          expect(await marks()).toContain(second);
+          // The batch's own read, and the one sent with its commit: both the prepared statement.
+          expect((await reads()) - before).toBe(2);
+        } finally {
+          await r.stop();
+        }
+      });
+    });
+
     it('look again at once when woken before a batch that could not open the next', async () => {
       await withPool(1, async (single) => {
         const r = runner(single, { pollIntervalMs: 60_000 });
