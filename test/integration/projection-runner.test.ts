@@ -486,14 +486,13 @@ describe('ProjectionRunner', () => {
     /**
      * A runner's first batch, with deferred writes: one event, during which the handler appends
      * a second to the same stream, and wakes the runner for it as the processor does (unless
-     * `wake` is false). Returns the runner and the two events' positions.
+     * `wake` is false). Returns the runner (`r`, or a new one) and the two events' positions.
      */
-    const firstBatch = async (wake = true) => {
+    const firstBatch = async (wake = true, r = runner()) => {
       deferring = true;
       const stream = uuidv4();
       const [first] = (await append(stream, [event(1)], 'no_stream')).events;
       let second: number | undefined;
-      const r = runner();
       duringBatch = async () => {
         if (second !== undefined) return;
         second = -1;
@@ -573,18 +572,7 @@ describe('ProjectionRunner', () => {
         try {
           while ((await r.processBatch()) > 0);
           const before = await reads();
-          // Deferred writes: the batch has no transaction id while it appends (see firstBatch).
-          deferring = true;
-          const stream = uuidv4();
-          await append(stream, [event(1)], 'no_stream');
-          let second: number | undefined;
-          duringBatch = async () => {
-            if (second !== undefined) return;
-            second = -1;
-            second = (await append(stream, [event(2)], 0)).position;
-            r.wake(second);
-          };
-          expect(await r.processBatch(undefined, true)).toBe(1);
+          const { second } = await firstBatch(true, r);
           // The batch opened by that commit has the second event: it reads nothing more.
           expect(await r.processBatch(undefined, true)).toBe(1);
           expect(await marks()).toContain(second);
