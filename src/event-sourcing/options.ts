@@ -40,7 +40,9 @@ export interface EventSourcingOptions {
    * processors in a worker thread (`runProcessors: true` there, false here), so that they have an
    * event loop of their own. This thread's appends wake them at once, with their positions; their
    * progress wakes this thread's read-your-writes waits; `GET /projections` here shows their
-   * status. The module closes the port when the application closes. Default: none.
+   * status (`failing` once that thread has posted nothing for 5 s: a thread that runs processors
+   * posts `alive` every second). The module closes the port when the application closes.
+   * Default: none.
    */
   peer?: MessagePort;
 }

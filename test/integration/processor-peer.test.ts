@@ -109,6 +109,33 @@ describe('an app whose processors run in a peer thread', () => {
     expect(summary).toMatchObject({ status: 'running', lag: 0 });
   });
 
+  it("shows the peer's projections failing once it has posted nothing for 5 s", async () => {
+    const peer = processors!.app.get(GlobalLogProcessor) as unknown as {
+      aliveTimer?: NodeJS.Timeout;
+    };
+    const statuses = async () =>
+      (await web.http.get('/projections').expect(200)).body.items.map(
+        (p: { status: string }) => p.status,
+      );
+    // The peer's messages of its start reach this thread first (else they would be heard late).
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const start = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(start + 6_000);
+    try {
+      // Six seconds on, but it says it is alive every second: it is heard from.
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      expect(await statuses()).toEqual(['running', 'running', 'running', 'running']);
+      // As when the peer's event loop is stuck: it posts nothing more, its link still open.
+      clearInterval(peer.aliveTimer);
+      clock.mockReturnValue(start + 12_000);
+      expect(await statuses()).toEqual(['failing', 'failing', 'failing', 'failing']);
+      const { body } = await web.http.get('/projections').expect(200);
+      expect(body.items[0].error).toMatch(/^the processor thread has posted nothing for 6 s/);
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
   const metricLines = async (pattern: RegExp) =>
     ((await web.http.get('/metrics').expect(200)).text as string)
       .split('\n')

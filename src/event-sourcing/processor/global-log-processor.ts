@@ -54,8 +54,17 @@ export interface ProjectionInfo {
   parked?: ParkedEvent[];
 }
 
+/**
+ * A thread that runs processors posts `alive` to its peer this often, so that the peer can tell a
+ * thread whose event loop is stuck (a handler that loops without awaiting) from one with nothing
+ * to post: after PEER_SILENT_AFTER_MS without a message, it shows its projections failing.
+ */
+const PEER_ALIVE_EVERY_MS = 1_000;
+const PEER_SILENT_AFTER_MS = 5_000;
+
 /** What crosses the `peer` port (option `peer`), in both directions. */
 type PeerMessage =
+  | { kind: 'alive' }
   | { kind: 'appended'; position: number }
   | { kind: 'wake' }
   | { kind: 'listener'; backendPid: number }
@@ -78,6 +87,9 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
   private readonly peerStatus = new Map<string, { status: ProjectionStatus; error?: string }>();
   /** What this thread last posted to the peer, by projection: posts only what changed. */
   private readonly posted = new Map<string, string>();
+  /** When the peer thread last posted anything (see PEER_ALIVE_EVERY_MS). */
+  private peerHeardAt = 0;
+  private aliveTimer?: NodeJS.Timeout;
   private readonly sql: Record<'register' | 'checkpoints' | 'parked' | 'processed', string>;
 
   constructor(
@@ -131,6 +143,10 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
       ?.on('message', (message: PeerMessage) => this.fromPeer(message))
       // Gone: what it said of its runners no longer holds.
       .on('close', () => this.peerStatus.clear());
+    if (this.options.peer && this.options.runProcessors) {
+      this.aliveTimer = setInterval(() => this.toPeer({ kind: 'alive' }), PEER_ALIVE_EVERY_MS);
+      this.aliveTimer.unref();
+    }
     // Our own appends wake our processors at once, the peer thread's through the peer link (it
     // ignores our listener's NOTIFYs), and the other processes through NOTIFY: an instance that
     // runs no processor still tells those that do (else they would find its events only at their
@@ -148,6 +164,7 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
 
   /** Before the DataSource closes: let batches in flight commit, then stop. */
   async beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.aliveTimer);
     this.stopWatchingAppends?.();
     await this.listener.stop();
     await Promise.all([...this.runners.values()].map((r) => r.stop()));
@@ -175,9 +192,10 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
             attempts,
             parkedAt,
           }));
-        // Where the runner does not run here, its status is the peer thread's, if it has one.
+        // Where the runner does not run here, its status is the peer thread's, if it has one: as
+        // it last posted it, or failing if that thread has gone silent (its event loop is stuck).
         const peer =
-          runner.running || runner.isRebuilding ? undefined : this.peerStatus.get(row.name);
+          runner.running || runner.isRebuilding ? undefined : this.peerStatusOf(row.name);
         const status = runner.isRebuilding ? 'rebuilding' : (peer?.status ?? runner.status);
         const error = peer ? peer.error : runner.lastError;
         return {
@@ -265,7 +283,20 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
     this.options.peer?.postMessage(message);
   }
 
+  /** The peer thread's status of a projection, failing once that thread has been silent long. */
+  private peerStatusOf(name: string): { status: ProjectionStatus; error?: string } | undefined {
+    const posted = this.peerStatus.get(name);
+    const silentMs = Date.now() - this.peerHeardAt;
+    if (!posted || silentMs <= PEER_SILENT_AFTER_MS) return posted;
+    return {
+      status: 'failing',
+      error: `the processor thread has posted nothing for ${Math.floor(silentMs / 1000)} s : its event loop may be blocked`,
+    };
+  }
+
   private fromPeer(message: PeerMessage): void {
+    this.peerHeardAt = Date.now();
+    if (message.kind === 'alive') return;
     if (message.kind === 'appended') this.wakeAll(message.position);
     else if (message.kind === 'wake') this.wakeAll();
     else if (message.kind === 'listener') this.listener.ignoreSender(message.backendPid);
