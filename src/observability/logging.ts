@@ -14,6 +14,16 @@ const PINO_LEVEL: Record<LogLevelName | 'silent', string> = {
 };
 
 /**
+ * The level of a request's line: `error` for a 500 (a bug) or a request that failed, `warn` for
+ * a 4xx and for a 503 (retry: a stale read model, the database out of reach, shutting down).
+ */
+export function requestLogLevel(statusCode: number, error?: Error): 'error' | 'warn' | 'info' {
+  if (statusCode === 503) return 'warn';
+  if (error || statusCode >= 500) return 'error';
+  return statusCode >= 400 ? 'warn' : 'info';
+}
+
+/**
  * Structured JSON logs (pino): every line logged while a request runs carries its
  * `correlationId` (the request's X-Correlation-Id, or a generated one).
  */
@@ -27,8 +37,7 @@ export function loggingModule(level: LogLevelName | 'silent') {
       customAttributeKeys: { reqId: 'correlationId' },
       // Binds `correlationId` to every line logged during the request, not just the last one.
       quietReqLogger: true,
-      customLogLevel: (_req, res, error) =>
-        error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+      customLogLevel: (_req, res, error) => requestLogLevel(res.statusCode, error),
       // Lines stay short: no headers (they may carry tokens), just what identifies the request.
       serializers: {
         req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }),

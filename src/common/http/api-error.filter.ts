@@ -87,8 +87,12 @@ export class ApiErrorFilter implements ExceptionFilter {
   catch(error: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<Response>();
     const body = toApiError(error);
-    if (body.statusCode >= 500)
-      this.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    // A 500 is a bug: its stack. A 503 (a stale read model, the database out of reach) is a
+    // passing condition the client is told to retry: one line.
+    const message = error instanceof Error ? error.message : String(error);
+    if (body.statusCode === 503) this.logger.warn(`${body.code}: ${message}`);
+    else if (body.statusCode >= 500)
+      this.logger.error(error instanceof Error ? (error.stack ?? message) : message);
     if (response.headersSent) return;
     response.status(body.statusCode).json(body);
   }
