@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import type { Worker } from 'node:worker_threads';
 import { ProcessorThread } from './processor-thread.js';
 
 /** A worker script given as a data: URL (plain JavaScript: a worker has no TypeScript loader). */
@@ -23,10 +24,17 @@ describe('ProcessorThread', () => {
   it('reports a worker that ends unasked after its start as a crash, with its exit code', async () => {
     const crashes: number[] = [];
     const thread = new ProcessorThread(
-      script(`parentPort.postMessage('ready'); setTimeout(() => process.exit(3), 20);`),
+      script(`
+        parentPort.postMessage('ready');
+        parentPort.on('message', (m) => { if (m === 'crash') process.exit(3); });
+      `),
     );
     await thread.start(config, (code) => crashes.push(code));
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Only once its start is done (an exit racing its 'ready' would fail the start instead).
+    (thread as unknown as { worker: Worker }).worker.postMessage('crash');
+    for (let i = 0; i < 250 && crashes.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     expect(crashes).toEqual([3]);
   });
 
