@@ -48,11 +48,11 @@ type MetricsMessage =
 
 /**
  * What the peer thread leaves out of its answer: the gauges read from the database, which the
- * asking thread reads as well (the same figures); the process's own (CPU, memory, file
- * descriptors, start time), which both threads share; and its own view of the link. The
- * `tally_nodejs_*` ones are each thread's own, and go.
+ * asking thread reads as well (the same figures), and the process's own (CPU, memory, file
+ * descriptors, start time), which both threads share. The `tally_nodejs_*` ones are each
+ * thread's own, and go.
  */
-const NOT_ANSWERED = /^tally_(events_appended|projection_|process_|processor_thread_up)/;
+const NOT_ANSWERED = /^tally_(events_appended|projection_|process_)/;
 
 /** How long a scrape waits for the peer thread's metrics. */
 const PEER_TIMEOUT_MS = 1_000;
@@ -77,8 +77,6 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
     registers: [this.registry],
   });
 
-  /** Set at each scrape where there is a peer thread: 1 when it answered in time. */
-  private readonly peerUp?: Gauge;
   private readonly asked = new Map<number, (metrics: Metrics | undefined) => void>();
   private lastAsk = 0;
   /** The link is closed (the processor thread ended): scrapes no longer ask. */
@@ -93,13 +91,6 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'tally_' });
     this.gauges();
-    if (peer) {
-      this.peerUp = new Gauge({
-        name: 'tally_processor_thread_up',
-        help: '1 when the processor thread answered this scrape (its series are labelled thread, processors)',
-        registers: [this.registry],
-      });
-    }
   }
 
   /**
@@ -107,17 +98,22 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
    * own ones (see {@link NOT_ANSWERED}), each of its series labelled `thread="processors"`.
    */
   async scrape(): Promise<string> {
-    if (!this.peer || !this.peerUp) return this.registry.metrics();
-    const theirs = await this.askPeer();
-    this.peerUp.set(theirs ? 1 : 0);
-    const ours = await this.registry.getMetricsAsJSON();
+    if (!this.peer) return this.registry.metrics();
+    const [theirs, ours] = await Promise.all([this.askPeer(), this.registry.getMetricsAsJSON()]);
+    // This scrape's own (a gauge of the registry would be shared by scrapes running at once).
+    const up = {
+      name: 'tally_processor_thread_up',
+      help: '1 when the processor thread answered this scrape (its series are labelled thread, processors)',
+      type: 'gauge',
+      values: [{ value: theirs ? 1 : 0, labels: {} }],
+    };
     const labelled = (theirs ?? []).map((metric) => ({
       ...metric,
       values: metric.values.map((v) => ({ ...v, labels: { ...v.labels, thread: 'processors' } })),
     }));
     // The label keeps their series apart from ours: no two values are summed. (Some default
     // metrics have another aggregator, 'omit' for one, which would drop them.)
-    const all = [...ours, ...labelled].map((metric) => ({ ...metric, aggregator: 'sum' }));
+    const all = [...ours, up, ...labelled].map((metric) => ({ ...metric, aggregator: 'sum' }));
     return AggregatorRegistry.aggregate([all]).metrics();
   }
 
@@ -177,7 +173,8 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
       this.registry
         .getMetricsAsArray()
         .filter(({ name }) => !NOT_ANSWERED.test(name))
-        // A metric whose collect fails is left out, as the registry's own scrape would fail.
+        // A metric whose collect fails is left out: the rest still goes. (In the asking thread,
+        // such a failure fails the scrape, as without a peer.)
         .map(({ name }) =>
           this.registry
             .getSingleMetric(name)!

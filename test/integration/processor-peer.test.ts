@@ -109,33 +109,6 @@ describe('an app whose processors run in a peer thread', () => {
     expect(summary).toMatchObject({ status: 'running', lag: 0 });
   });
 
-  it("shows the peer's projections failing once it has posted nothing for 5 s", async () => {
-    const peer = processors!.app.get(GlobalLogProcessor) as unknown as {
-      aliveTimer?: NodeJS.Timeout;
-    };
-    const statuses = async () =>
-      (await web.http.get('/projections').expect(200)).body.items.map(
-        (p: { status: string }) => p.status,
-      );
-    // The peer's messages of its start reach this thread first (else they would be heard late).
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const start = Date.now();
-    const clock = jest.spyOn(Date, 'now').mockReturnValue(start + 6_000);
-    try {
-      // Six seconds on, but it says it is alive every second: it is heard from.
-      await new Promise((resolve) => setTimeout(resolve, 1_100));
-      expect(await statuses()).toEqual(['running', 'running', 'running', 'running']);
-      // As when the peer's event loop is stuck: it posts nothing more, its link still open.
-      clearInterval(peer.aliveTimer);
-      clock.mockReturnValue(start + 12_000);
-      expect(await statuses()).toEqual(['failing', 'failing', 'failing', 'failing']);
-      const { body } = await web.http.get('/projections').expect(200);
-      expect(body.items[0].error).toMatch(/^the processor thread has posted nothing for 6 s/);
-    } finally {
-      clock.mockRestore();
-    }
-  });
-
   const metricLines = async (pattern: RegExp) =>
     ((await web.http.get('/metrics').expect(200)).text as string)
       .split('\n')
@@ -162,10 +135,11 @@ describe('an app whose processors run in a peer thread', () => {
       'WithdrawMoneyCommand',
     ]);
     expect(steps.every((line) => /thread="processors"\} 1$/.test(line))).toBe(true);
-    const requests = await metricLines(/^tally_commands_total\{.*origin="request"/);
-    expect(requests).toContainEqual(
-      'tally_commands_total{command="OpenAccountCommand",origin="request",outcome="ok"} 4',
-    );
+    // The requests' commands ran here: no label.
+    const requests = await metricLines(/^tally_commands_total\{command="OpenAccountCommand"/);
+    expect(requests).toEqual([
+      expect.stringMatching(/^tally_commands_total\{[^}]*origin="request",outcome="ok"\} \d+$/),
+    ]);
     expect(await metricLines(/^tally_processor_thread_up /)).toEqual([
       'tally_processor_thread_up 1',
     ]);
@@ -196,6 +170,35 @@ describe('an app whose processors run in a peer thread', () => {
       expect(text).not.toContain('thread=');
     } finally {
       silent.port1.close();
+    }
+  });
+
+  it("shows the peer's projections failing once it has posted nothing for 5 s", async () => {
+    const peer = processors!.app.get(GlobalLogProcessor) as unknown as {
+      aliveTimer?: NodeJS.Timeout;
+    };
+    const statuses = async () =>
+      (await web.http.get('/projections').expect(200)).body.items.map(
+        (p: { status: string }) => p.status,
+      );
+    // Silence is measured on performance.now(): moved on here, it goes on running.
+    const now = performance.now.bind(performance);
+    let ahead = 6_000;
+    const clock = jest.spyOn(performance, 'now').mockImplementation(() => now() + ahead);
+    try {
+      // Six seconds on, but it says it is alive every second: it is heard from.
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      expect(await statuses()).toEqual(['running', 'running', 'running', 'running']);
+      // As when the peer's event loop is stuck: it posts nothing more, its link still open (what
+      // it posted before reaches this thread first).
+      clearInterval(peer.aliveTimer);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      ahead = 12_000;
+      expect(await statuses()).toEqual(['failing', 'failing', 'failing', 'failing']);
+      const { body } = await web.http.get('/projections').expect(200);
+      expect(body.items[0].error).toMatch(/^the processor thread has posted nothing for \d+ s:/);
+    } finally {
+      clock.mockRestore();
     }
   });
 

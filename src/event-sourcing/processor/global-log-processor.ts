@@ -87,7 +87,7 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
   private readonly peerStatus = new Map<string, { status: ProjectionStatus; error?: string }>();
   /** What this thread last posted to the peer, by projection: posts only what changed. */
   private readonly posted = new Map<string, string>();
-  /** When the peer thread last posted anything (see PEER_ALIVE_EVERY_MS). */
+  /** When the peer thread last posted anything (`performance.now()`; see PEER_ALIVE_EVERY_MS). */
   private peerHeardAt = 0;
   private aliveTimer?: NodeJS.Timeout;
   private readonly sql: Record<'register' | 'checkpoints' | 'parked' | 'processed', string>;
@@ -286,16 +286,16 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
   /** The peer thread's status of a projection, failing once that thread has been silent long. */
   private peerStatusOf(name: string): { status: ProjectionStatus; error?: string } | undefined {
     const posted = this.peerStatus.get(name);
-    const silentMs = Date.now() - this.peerHeardAt;
+    const silentMs = performance.now() - this.peerHeardAt;
     if (!posted || silentMs <= PEER_SILENT_AFTER_MS) return posted;
     return {
       status: 'failing',
-      error: `the processor thread has posted nothing for ${Math.floor(silentMs / 1000)} s : its event loop may be blocked`,
+      error: `the processor thread has posted nothing for ${Math.floor(silentMs / 1000)} s: its event loop may be blocked`,
     };
   }
 
   private fromPeer(message: PeerMessage): void {
-    this.peerHeardAt = Date.now();
+    this.peerHeardAt = performance.now();
     if (message.kind === 'alive') return;
     if (message.kind === 'appended') this.wakeAll(message.position);
     else if (message.kind === 'wake') this.wakeAll();
