@@ -42,20 +42,27 @@ export const METRICS_PEER = Symbol('METRICS_PEER');
 
 type Metrics = MetricObjectWithValues<MetricValue<string>>[];
 
+/** A gauge's value as a scrape reads it, in the shape of `getMetricsAsJSON`. */
+function gauge(name: string, help: string, values: MetricValue<string>[]) {
+  return { name, help, type: 'gauge', values };
+}
+
 /** What crosses the {@link METRICS_PEER} port, in both directions. */
 type MetricsMessage =
   { kind: 'ask'; id: number } | { kind: 'answer'; id: number; metrics: Metrics };
 
 /**
- * What the peer thread leaves out of its answer: the gauges read from the database, which the
- * asking thread reads as well (the same figures), and the process's own (CPU, memory, file
+ * What the peer thread leaves out of its answer: the process's own (CPU, memory, file
  * descriptors, start time), which both threads share. The `tally_nodejs_*` ones are each
- * thread's own, and go.
+ * thread's own, and go. (The gauges read from the database are not in the registry: see
+ * {@link MetricsService.databaseMetrics}.)
  */
-const NOT_ANSWERED = /^tally_(events_appended|projection_|process_)/;
+const NOT_ANSWERED = /^tally_process_/;
 
 /** How long a scrape waits for the peer thread's metrics. */
 const PEER_TIMEOUT_MS = 1_000;
+/** How long a scrape waits for the database's gauges (as GET /health waits for its ping). */
+const DATABASE_TIMEOUT_MS = 1_000;
 
 /** Prometheus metrics of this process, served by GET /metrics. */
 @Injectable()
@@ -79,6 +86,8 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
 
   private readonly asked = new Map<number, (metrics: Metrics | undefined) => void>();
   private lastAsk = 0;
+  /** The log's head, for `tally_events_appended`. */
+  private readonly headSql: string;
   /** The link is closed (the processor thread ended): scrapes no longer ask. */
   private peerGone = false;
 
@@ -86,35 +95,102 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
     private readonly commandBus: CommandBus,
     private readonly processor: GlobalLogProcessor,
     private readonly dataSource: DataSource,
-    private readonly store: EventStore,
+    store: EventStore,
     @Optional() @Inject(METRICS_PEER) private readonly peer?: MessagePort,
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'tally_' });
     this.gauges();
+    this.headSql = `SELECT coalesce(max(global_position), 0) AS p FROM ${store.tables.events}`;
   }
 
   /**
-   * The text GET /metrics serves: this thread's metrics and, with a peer thread, that thread's
-   * own ones (see {@link NOT_ANSWERED}), each of its series labelled `thread="processors"`.
+   * The text GET /metrics serves: this thread's metrics, the gauges read from the database (left
+   * out, with `tally_database_up 0`, when it cannot be read: the rest is served), and with a
+   * peer thread that thread's own ones (see {@link NOT_ANSWERED}), each of its series labelled
+   * `thread="processors"`.
    */
   async scrape(): Promise<string> {
-    if (!this.peer) return this.registry.metrics();
-    const [theirs, ours] = await Promise.all([this.askPeer(), this.registry.getMetricsAsJSON()]);
-    // This scrape's own (a gauge of the registry would be shared by scrapes running at once).
-    const up = {
-      name: 'tally_processor_thread_up',
-      help: '1 when the processor thread answered this scrape (its series are labelled thread, processors)',
-      type: 'gauge',
-      values: [{ value: theirs ? 1 : 0, labels: {} }],
-    };
-    const labelled = (theirs ?? []).map((metric) => ({
-      ...metric,
-      values: metric.values.map((v) => ({ ...v, labels: { ...v.labels, thread: 'processors' } })),
-    }));
+    const [ours, database, theirs] = await Promise.all([
+      this.registry.getMetricsAsJSON(),
+      this.databaseMetrics(),
+      this.peer ? this.askPeer() : undefined,
+    ]);
+    const all: object[] = [...ours, ...database];
+    if (this.peer) {
+      all.push(
+        // This scrape's own (a gauge of the registry would be shared by scrapes running at once).
+        gauge(
+          'tally_processor_thread_up',
+          '1 when the processor thread answered this scrape (its series are labelled thread, processors)',
+          [{ value: theirs ? 1 : 0, labels: {} }],
+        ),
+        ...(theirs ?? []).map((metric) => ({
+          ...metric,
+          values: metric.values.map((v) => ({
+            ...v,
+            labels: { ...v.labels, thread: 'processors' },
+          })),
+        })),
+      );
+    }
     // The label keeps their series apart from ours: no two values are summed. (Some default
     // metrics have another aggregator, 'omit' for one, which would drop them.)
-    const all = [...ours, up, ...labelled].map((metric) => ({ ...metric, aggregator: 'sum' }));
-    return AggregatorRegistry.aggregate([all]).metrics();
+    return AggregatorRegistry.aggregate([
+      all.map((metric) => ({ ...metric, aggregator: 'sum' })),
+    ]).metrics();
+  }
+
+  /**
+   * The gauges read from the database at each scrape: the log's head, each projection's
+   * position, lag and parked events; only `tally_database_up 0` if it cannot be read within a
+   * second (a scrape in an outage still shows the pool and the event loop).
+   */
+  private async databaseMetrics(): Promise<object[]> {
+    const up = (value: number) =>
+      gauge('tally_database_up', '1 when this scrape could read the database', [
+        { value, labels: {} },
+      ]);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const [[head], projections] = await Promise.race([
+        Promise.all([
+          this.dataSource.query(this.headSql) as Promise<{ p: string }[]>,
+          this.processor.list(),
+        ]),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('no answer')), DATABASE_TIMEOUT_MS);
+        }),
+      ]);
+      const byProjection = (value: (p: (typeof projections)[number]) => number) =>
+        projections.map((p) => ({ value: value(p), labels: { projection: p.name } }));
+      return [
+        up(1),
+        gauge(
+          'tally_events_appended',
+          'Global position of the last event appended (events in the store)',
+          [{ value: Number(head.p), labels: {} }],
+        ),
+        gauge(
+          'tally_projection_position',
+          'Last global position applied',
+          byProjection((p) => p.position),
+        ),
+        gauge(
+          'tally_projection_lag',
+          'Committed events not applied yet',
+          byProjection((p) => p.lag),
+        ),
+        gauge(
+          'tally_projection_parked_events',
+          'Events parked by a projection',
+          byProjection((p) => p.parked?.length ?? 0),
+        ),
+      ];
+    } catch {
+      return [up(0)];
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -173,8 +249,7 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
       this.registry
         .getMetricsAsArray()
         .filter(({ name }) => !NOT_ANSWERED.test(name))
-        // A metric whose collect fails is left out: the rest still goes. (In the asking thread,
-        // such a failure fails the scrape, as without a peer.)
+        // A metric whose collect fails is left out: the rest still goes.
         .map(({ name }) =>
           this.registry
             .getSingleMetric(name)!
@@ -191,46 +266,9 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
     this.asked.delete(id);
   }
 
-  /** Gauges read when scraped: the log head, each projection's position, lag and parked events, the pool. */
+  /** The pool's connections, read when scraped. */
   private gauges(): void {
     const registers = [this.registry];
-    const dataSource = this.dataSource;
-    const head = `SELECT coalesce(max(global_position), 0) AS p FROM ${this.store.tables.events}`;
-    new Gauge({
-      name: 'tally_events_appended',
-      help: 'Global position of the last event appended (events in the store)',
-      registers,
-      async collect() {
-        const [row] = await dataSource.query(head);
-        this.set(Number(row.p));
-      },
-    });
-    const processor = this.processor;
-    const position = new Gauge({
-      name: 'tally_projection_position',
-      help: 'Last global position applied',
-      labelNames: ['projection'],
-      registers,
-    });
-    const lag = new Gauge({
-      name: 'tally_projection_lag',
-      help: 'Committed events not applied yet',
-      labelNames: ['projection'],
-      registers,
-    });
-    new Gauge({
-      name: 'tally_projection_parked_events',
-      help: 'Events parked by a projection',
-      labelNames: ['projection'],
-      registers,
-      async collect() {
-        for (const p of await processor.list()) {
-          this.set({ projection: p.name }, p.parked?.length ?? 0);
-          position.set({ projection: p.name }, p.position);
-          lag.set({ projection: p.name }, p.lag);
-        }
-      },
-    });
     const pool = () =>
       (
         this.dataSource.driver as unknown as {

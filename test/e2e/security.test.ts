@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { Response } from 'supertest';
 import type TestAgent from 'supertest/lib/agent.js';
 import { DataSource } from 'typeorm';
@@ -148,6 +148,35 @@ describe('security', () => {
         const res = await t.http.get('/metrics').expect(200);
         expect(res.headers['content-type']).toMatch(/^text\/plain/);
         expect(res.text).toContain('tally_commands_total');
+      });
+
+      it('GET /metrics reads gauges from the database, and serves the rest when it cannot', async () => {
+        await openAccount(t.http, { ownerId: `owner-${randomUUID()}` });
+        const healthy = (await t.http.get('/metrics').expect(200)).text;
+        expect(healthy).toMatch(/^tally_database_up 1$/m);
+        expect(healthy).toMatch(/^tally_events_appended [1-9]\d*$/m);
+        expect(healthy).toMatch(/^tally_projection_lag\{projection="account-summary"\} \d+$/m);
+        const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), {
+          code: 'ECONNREFUSED',
+        });
+        const outage = jest.spyOn(t.app.get(DataSource), 'query').mockRejectedValue(refused);
+        try {
+          const text = (await t.http.get('/metrics').expect(200)).text;
+          expect(text).toMatch(/^tally_database_up 0$/m);
+          expect(text).not.toMatch(/^tally_events_appended /m);
+          expect(text).not.toContain('tally_projection_');
+          // What helps in an outage is still there: the pool, the event loop, the commands.
+          expect(text).toMatch(/^tally_db_pool_connections\{state="waiting"\} \d+$/m);
+          expect(text).toMatch(/^tally_nodejs_eventloop_lag_seconds /m);
+          expect(text).toMatch(/^tally_commands_total\{/m);
+          // A database that does not answer: the same, after a second.
+          outage.mockReturnValue(new Promise(() => undefined));
+          const late = (await t.http.get('/metrics').expect(200)).text;
+          expect(late).toMatch(/^tally_database_up 0$/m);
+          expect(late).toMatch(/^tally_db_pool_connections\{state="waiting"\} \d+$/m);
+        } finally {
+          outage.mockRestore();
+        }
       });
     });
 
