@@ -15,6 +15,11 @@ export interface EventSourcingOptions {
   poisonAfterAttempts?: number;
   /** What a projection does with such an event: `park` it and move on, or `stop`. Default park. */
   onPoison?: 'park' | 'stop';
+  /**
+   * A processor's batch that runs this long (a handler whose promise does not settle) shows it
+   * `failing`, with an error saying so, until the batch ends; in ms. Default 30,000.
+   */
+  batchStuckAfterMs?: number;
   /** Poll of the log when no notification arrives (events written by scripts), in ms. Default 250. */
   pollIntervalMs?: number;
   /** How long `?minPosition=` waits for a read model, in ms. Default 5000. */
@@ -53,6 +58,7 @@ export interface ResolvedEventSourcingOptions {
   batchSize: number;
   pollIntervalMs: number;
   poisonAfterAttempts: number;
+  batchStuckAfterMs: number;
   onPoison: 'park' | 'stop';
   readWaitTimeoutMs: number;
   ownWritesWaitMs: number;
@@ -72,6 +78,7 @@ export function resolveOptions(options: EventSourcingOptions = {}): ResolvedEven
     pollIntervalMs: options.pollIntervalMs ?? 250,
     poisonAfterAttempts: options.poisonAfterAttempts ?? 5,
     onPoison: options.onPoison ?? 'park',
+    batchStuckAfterMs: options.batchStuckAfterMs ?? 30_000,
     readWaitTimeoutMs: options.readWaitTimeoutMs ?? 5000,
     ownWritesWaitMs: options.ownWritesWaitMs ?? 1000,
     aggregateCacheSize: options.aggregateCacheSize ?? 10_000,

@@ -843,6 +843,37 @@ describe('ProjectionRunner', () => {
     expect(rows[0].n).toBe(0);
   });
 
+  it('shows a batch whose handler does not settle as failing, until the batch ends', async () => {
+    let settle = () => undefined as void;
+    const held = new Promise<void>((resolve) => (settle = resolve));
+    let entered = () => undefined as void;
+    const inBatch = new Promise<void>((resolve) => (entered = resolve));
+    duringBatch = async () => {
+      entered();
+      await held;
+    };
+    const r = runner(dataSource, { batchStuckAfterMs: 300 });
+    const [marked] = (
+      await append(uuidv4(), [{ type: 'Marked', schemaVersion: 1, data: { n: 4 } }], 'no_stream')
+    ).events;
+    try {
+      r.start();
+      await inBatch;
+      expect(r.status).toBe('running');
+      await until(async () => r.status === 'failing', 'the batch to be seen stuck');
+      expect(r.lastError).toBe('a batch has run for more than 0.3 s: a handler has not settled');
+      settle();
+      await until(async () => (await checkpoint()) >= marked.position, 'the batch to commit');
+      await until(async () => r.status === 'running', 'the status after the batch');
+      expect(r.lastError).toBeUndefined();
+    } finally {
+      settle();
+      duringBatch = async () => undefined;
+      await r.stop();
+    }
+    expect(await marks()).toContain(marked.position);
+  });
+
   it('rebuilds while the pool is full of callers waiting for its lock', async () => {
     // Three rebuilds at once on a pool of three: the two waiting for the first one's lock hold
     // the other connections, so the first reads each page on its own.

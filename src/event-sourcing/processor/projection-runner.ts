@@ -358,13 +358,16 @@ export class ProjectionRunner {
       const limit = singleSteps > 0 ? 1 : this.options.batchSize;
       const woken = this.pending;
       let applied: number;
+      const watchdog = setTimeout(() => this.stuck(), this.options.batchStuckAfterMs);
       try {
         applied = await this.processBatch(limit, true);
+        clearTimeout(watchdog);
         failures = 0;
         singleSteps = Math.max(0, singleSteps - applied);
         this.lastError = undefined;
         this.status = this.rebuilding ? 'rebuilding' : 'running';
       } catch (error) {
+        clearTimeout(watchdog);
         // No batch opened for later waits with the lock through the back-off.
         await this.endChain();
         // The checkpoint is read again (a failed commit may or may not have moved it).
@@ -417,6 +420,20 @@ export class ProjectionRunner {
     }
     await this.endChain();
     if (this.stopping && this.status === 'failing') this.status = 'stopped';
+  }
+
+  /**
+   * The batch in flight has run for `batchStuckAfterMs`: most likely a handler whose promise does
+   * not settle (a call with no timeout). The batch holds its transaction and the projection's
+   * lock, and nothing shows it but a growing lag: show the projection `failing` until the batch
+   * ends (its end sets the status again). The batch is not abandoned: a handler still running
+   * could write on a connection given back to the pool.
+   */
+  private stuck(): void {
+    const seconds = this.options.batchStuckAfterMs / 1000;
+    this.lastError = `a batch has run for more than ${seconds} s: a handler has not settled`;
+    this.status = 'failing';
+    this.logger.warn(this.lastError);
   }
 
   /** Rolls back and releases a batch transaction opened for a batch that will not run. */
