@@ -16,7 +16,7 @@ const app = await NestFactory.createApplicationContext(
   AppModule.forRoot({
     ...config,
     // Batches, their reads of the log and the saga's commands: no HTTP requests to serve.
-    poolSize: PROCESSOR_POOL_SIZE,
+    poolSize: Math.min(PROCESSOR_POOL_SIZE, config.poolSize ?? PROCESSOR_POOL_SIZE),
     runProcessors: true,
     eventSourcing: { ...config.eventSourcing, runProcessors: true, peer },
     metricsPeer,

@@ -5,6 +5,7 @@ describe('loadConfig', () => {
   it('gives the documented defaults for an empty environment', () => {
     expect(loadConfig({})).toEqual({
       databaseUrl: undefined,
+      poolSize: 20,
       port: 3000,
       snapshotEvery: 50,
       logLevel: 'log',
@@ -35,6 +36,10 @@ describe('loadConfig', () => {
     expect(loadConfig({ PROCESSOR_THREAD: 'worker' }).processorThread).toBe('worker');
   });
 
+  it('reads DATABASE_POOL_SIZE', () => {
+    expect(loadConfig({ DATABASE_POOL_SIZE: '8' }).poolSize).toBe(8);
+  });
+
   it('treats an empty value as unset', () => {
     expect(loadConfig({ PORT: '', DATABASE_URL: '' }).port).toBe(3000);
   });
@@ -51,6 +56,8 @@ describe('loadConfig', () => {
     ['EVENT_STORE_SCHEMA', 'tally; DROP TABLE events'],
     ['RUN_PROCESSORS', 'no'],
     ['PROCESSOR_THREAD', 'other'],
+    ['DATABASE_POOL_SIZE', '4'],
+    ['DATABASE_POOL_SIZE', 'ten'],
   ])('refuses %s=%s with one line naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(

@@ -2,6 +2,8 @@
 export interface AppConfig {
   /** PostgreSQL URL; undefined means the embedded database under `dataDir`. */
   databaseUrl?: string;
+  /** The most connections the app's pool opens (a worker thread's pool: at most 10 of them). */
+  poolSize: number;
   port: number;
   snapshotEvery: number;
   logLevel: LogLevelName;
@@ -109,6 +111,8 @@ function schemaName(env: NodeJS.ProcessEnv, name: string): string | undefined {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   return {
     databaseUrl: databaseUrl(env),
+    // Below 5, the four processors' batches and a transfer saga's commands could take every one.
+    poolSize: integer(env, 'DATABASE_POOL_SIZE', 20, 5, 1_000),
     port: integer(env, 'PORT', 3000, 0, 65535),
     snapshotEvery: integer(env, 'SNAPSHOT_EVERY', 50, 1, 1_000_000),
     logLevel: logLevel(env),

@@ -272,7 +272,12 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
     const pool = () =>
       (
         this.dataSource.driver as unknown as {
-          master?: { totalCount: number; idleCount: number; waitingCount: number };
+          master?: {
+            totalCount: number;
+            idleCount: number;
+            waitingCount: number;
+            options: { max: number };
+          };
         }
       ).master;
     new Gauge({
@@ -286,6 +291,15 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
         this.set({ state: 'total' }, p.totalCount);
         this.set({ state: 'idle' }, p.idleCount);
         this.set({ state: 'waiting' }, p.waitingCount);
+      },
+    });
+    new Gauge({
+      name: 'tally_db_pool_max_connections',
+      help: 'The most connections the database pool opens (DATABASE_POOL_SIZE)',
+      registers,
+      collect() {
+        const p = pool();
+        if (p) this.set(p.options.max);
       },
     });
   }

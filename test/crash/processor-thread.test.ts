@@ -22,7 +22,8 @@ describe.each(['worker', 'main'])('PROCESSOR_THREAD=%s', (thread) => {
     await prepareAppBuild();
     app = await startAppProcess({
       databaseUrl: await createTestDatabase(),
-      env: { PROCESSOR_THREAD: thread, LOG_LEVEL: 'log' },
+      // The worker thread's pool takes at most 10 of them.
+      env: { PROCESSOR_THREAD: thread, LOG_LEVEL: 'log', DATABASE_POOL_SIZE: '12' },
     });
   }, 600_000);
 
@@ -93,13 +94,16 @@ describe.each(['worker', 'main'])('PROCESSOR_THREAD=%s', (thread) => {
       expect(text).toMatch(/^tally_nodejs_eventloop_lag_seconds\{thread="processors"\} /m);
       expect(text).toMatch(/^tally_nodejs_eventloop_lag_seconds /m);
       expect(text).toMatch(/^tally_db_pool_connections\{state="total",thread="processors"\} /m);
+      expect(text).toMatch(/^tally_db_pool_max_connections\{thread="processors"\} 10$/m);
       // What both threads would read alike is there once.
       expect(text.match(/^tally_events_appended /gm)).toHaveLength(1);
+      expect(text).toMatch(/^tally_db_pool_max_connections 12$/m);
       expect(text.match(/^tally_process_start_time_seconds /gm)).toHaveLength(1);
       expect(text).not.toMatch(/^tally_projection_position\{.*thread=/m);
     } else {
       expect(text).not.toContain('thread=');
       expect(text).not.toContain('tally_processor_thread_up');
+      expect(text).toMatch(/^tally_db_pool_max_connections 12$/m);
     }
   });
 
