@@ -12,7 +12,7 @@ import 'reflect-metadata';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { serverVersion } from './lib/database.js';
+import { POOL_SIZE, serverVersion } from './lib/database.js';
 import { FULL, QUICK, type Profile } from './lib/profile.js';
 import { formatTable, writeResults, type Row } from './lib/report.js';
 import { appendWorkloads } from './workloads/append.js';
@@ -95,6 +95,8 @@ async function main(): Promise<number> {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     profile,
+    // The pools of the app and of the baselines (BENCH_POOL_SIZE).
+    poolSize: POOL_SIZE,
     machine: { ...machine, loadAverage },
     rows,
     failures,

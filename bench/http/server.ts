@@ -28,6 +28,7 @@ async function main(): Promise<void> {
     const started = await createAppWithProcessors(
       {
         databaseUrl: url,
+        poolSize: POOL_SIZE,
         snapshotEvery: 50,
         // No line per request (the default `log` level writes one to stdout).
         logLevel: 'warn',

@@ -4,8 +4,11 @@ import { createApp } from '../../src/app.js';
 import type { EventSourcingOptions } from '../../src/event-sourcing/index.js';
 import { createTestDatabase } from '../../test/support/database.js';
 
-/** Connections of the baseline pools: the app's DataSource pool has the same (`extra.max`). */
-export const POOL_SIZE = 20;
+/**
+ * Connections of the baseline pools and of the app's DataSource pool alike: the app's default
+ * (DATABASE_POOL_SIZE), or BENCH_POOL_SIZE.
+ */
+export const POOL_SIZE = Number(process.env.BENCH_POOL_SIZE || 20);
 
 // The baseline: the least a store must do, one multi-row INSERT per append on a minimal table.
 const RAW_EVENTS = `CREATE TABLE IF NOT EXISTS raw_events (
@@ -38,7 +41,13 @@ export async function startApp(
   eventSourcing: EventSourcingOptions = {},
   snapshotEvery = 50,
 ): Promise<INestApplication> {
-  const app = await createApp({ databaseUrl: url, snapshotEvery, eventSourcing, logLevel: 'warn' });
+  const app = await createApp({
+    databaseUrl: url,
+    snapshotEvery,
+    eventSourcing,
+    logLevel: 'warn',
+    poolSize: POOL_SIZE,
+  });
   await app.init();
   return app;
 }
