@@ -16,8 +16,9 @@ export interface EventSourcingOptions {
   /** What a projection does with such an event: `park` it and move on, or `stop`. Default park. */
   onPoison?: 'park' | 'stop';
   /**
-   * A processor's batch that runs this long (a handler whose promise does not settle) shows it
-   * `failing`, with an error saying so, until the batch ends; in ms. Default 30,000.
+   * A processor's batch that runs this long (a handler whose promise does not settle, a database
+   * that does not answer) shows it `failing`, with an error saying so, until the batch ends; in
+   * ms. Default 30,000.
    */
   batchStuckAfterMs?: number;
   /** Poll of the log when no notification arrives (events written by scripts), in ms. Default 250. */

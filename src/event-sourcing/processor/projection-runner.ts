@@ -424,14 +424,16 @@ export class ProjectionRunner {
 
   /**
    * The batch in flight has run for `batchStuckAfterMs`: most likely a handler whose promise does
-   * not settle (a call with no timeout). The batch holds its transaction and the projection's
+   * not settle (a call with no timeout), or a database that does not answer. The batch holds its transaction and the projection's
    * lock, and nothing shows it but a growing lag: show the projection `failing` until the batch
    * ends (its end sets the status again). The batch is not abandoned: a handler still running
    * could write on a connection given back to the pool.
    */
   private stuck(): void {
     const seconds = this.options.batchStuckAfterMs / 1000;
-    this.lastError = `a batch has run for more than ${seconds} s: a handler has not settled`;
+    this.lastError =
+      `a batch has run for more than ${seconds} s: ` +
+      'a handler has not settled, or the database has not answered';
     this.status = 'failing';
     this.logger.warn(this.lastError);
   }
