@@ -17,6 +17,11 @@ describe('isConnectionError', () => {
       new Error('Query runner already released. Cannot run queries anymore.'),
     ],
     ['an admin shutdown', Object.assign(new Error('terminating connection'), { code: '57P01' })],
+    [
+      'a connection refused beyond a limit',
+      Object.assign(new Error('sorry, too many clients already'), { code: '53300' }),
+    ],
+    ['a statement on a closed pool', new Error('Cannot use a pool after calling end on the pool')],
   ])('is true for %s', (_, error) => {
     expect(isConnectionError(error)).toBe(true);
   });
@@ -24,6 +29,7 @@ describe('isConnectionError', () => {
   it.each([
     ['a unique violation', Object.assign(new Error('duplicate key'), { code: '23505' })],
     ['a division by zero', Object.assign(new Error('division by zero'), { code: '22012' })],
+    ['out of memory', Object.assign(new Error('out of memory'), { code: '53200' })],
     ['a plain error', new Error('boom')],
   ])('is false for %s', (_, error) => {
     expect(isConnectionError(error)).toBe(false);

@@ -83,13 +83,15 @@ export class ProjectionNotRebuildableError extends DomainError {
   }
 }
 
-// Connection-level failures: the class 08 SQLSTATEs, server shutdown (57P), and socket errors.
+// Connection-level failures: the class 08 SQLSTATEs, server shutdown (57P), a connection refused
+// beyond a limit (53300: max_connections, a role's or a database's CONNECTION LIMIT), and socket
+// errors.
 const CONNECTION_CODES =
-  /^(08|57P)|^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/;
-// The last two: a statement sent on a connection that has just died (pg's client, or the TypeORM
-// query runner released when its connection failed).
+  /^(08|57P|53300$)|^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/;
+// Then: a statement sent on a connection that has just died (pg's client, or the TypeORM query
+// runner released when its connection failed), or on a pool closed by the shutdown.
 const CONNECTION_MESSAGES =
-  /Connection terminated|connection timeout|Connection refused|timeout exceeded when trying to connect|not queryable|Query runner already released/i;
+  /Connection terminated|connection timeout|Connection refused|timeout exceeded when trying to connect|not queryable|Query runner already released|Cannot use a pool after calling end/i;
 
 /** Whether an error means the database could not be reached (as opposed to refusing a statement). */
 export function isConnectionError(error: unknown): boolean {
