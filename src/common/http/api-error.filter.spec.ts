@@ -50,6 +50,19 @@ describe('ApiErrorFilter', () => {
     expect(warnings).toEqual([['DATABASE_UNAVAILABLE: connect ECONNREFUSED 127.0.0.1:5432']]);
   });
 
+  it.each([
+    ['a cancelled statement', '57014'],
+    ['a full disk', '53100'],
+    ['a server out of memory', '53200'],
+  ])('answers %s (TypeORM wraps the driver error) 503 DATABASE_UNAVAILABLE', (_, code) => {
+    const failed = Object.assign(new Error('query failed'), {
+      driverError: Object.assign(new Error('the server gave up'), { code }),
+    });
+    const { response, errors } = filter(failed);
+    expect(response.body).toMatchObject({ statusCode: 503, code: 'DATABASE_UNAVAILABLE' });
+    expect(errors).toEqual([]);
+  });
+
   it('logs a 500 (a bug) as an error with its stack, and answers without it', () => {
     const bug = new TypeError('cannot read properties of undefined');
     const { response, warnings, errors } = filter(bug);
