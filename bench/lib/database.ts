@@ -8,7 +8,15 @@ import { createTestDatabase } from '../../test/support/database.js';
  * Connections of the baseline pools and of the app's DataSource pool alike: the app's default
  * (DATABASE_POOL_SIZE), or BENCH_POOL_SIZE.
  */
-export const POOL_SIZE = Number(process.env.BENCH_POOL_SIZE || 20);
+export const POOL_SIZE = poolSize(process.env.BENCH_POOL_SIZE || undefined);
+
+function poolSize(raw = '20'): number {
+  const size = Number(raw);
+  // The app's own least (DATABASE_POOL_SIZE).
+  if (!Number.isInteger(size) || size < 5)
+    throw new Error(`BENCH_POOL_SIZE: 5 or more, not ${raw}`);
+  return size;
+}
 
 // The baseline: the least a store must do, one multi-row INSERT per append on a minimal table.
 const RAW_EVENTS = `CREATE TABLE IF NOT EXISTS raw_events (

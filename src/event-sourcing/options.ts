@@ -18,7 +18,7 @@ export interface EventSourcingOptions {
   /**
    * A processor's batch that runs this long (a handler whose promise does not settle, a database
    * that does not answer) shows it `failing`, with an error saying so, until the batch ends; in
-   * ms. Default 30,000.
+   * ms, up to 2,147,483,647 (a timer's limit); 0 turns it off. Default 30,000.
    */
   batchStuckAfterMs?: number;
   /** Poll of the log when no notification arrives (events written by scripts), in ms. Default 250. */
@@ -79,7 +79,7 @@ export function resolveOptions(options: EventSourcingOptions = {}): ResolvedEven
     pollIntervalMs: options.pollIntervalMs ?? 250,
     poisonAfterAttempts: options.poisonAfterAttempts ?? 5,
     onPoison: options.onPoison ?? 'park',
-    batchStuckAfterMs: options.batchStuckAfterMs ?? 30_000,
+    batchStuckAfterMs: timerMs('batchStuckAfterMs', options.batchStuckAfterMs ?? 30_000),
     readWaitTimeoutMs: options.readWaitTimeoutMs ?? 5000,
     ownWritesWaitMs: options.ownWritesWaitMs ?? 1000,
     aggregateCacheSize: options.aggregateCacheSize ?? 10_000,
@@ -90,4 +90,12 @@ export function resolveOptions(options: EventSourcingOptions = {}): ResolvedEven
     schema: options.schema,
     peer: options.peer,
   };
+}
+
+/** A delay for setTimeout, which fires at once for anything past 2^31-1 ms (or not a number). */
+function timerMs(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > 2_147_483_647) {
+    throw new Error(`${name} must be an integer from 0 to 2147483647 (ms), not ${value}`);
+  }
+  return value;
 }

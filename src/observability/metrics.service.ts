@@ -295,7 +295,7 @@ export class MetricsService implements OnModuleInit, OnApplicationShutdown {
     });
     new Gauge({
       name: 'tally_db_pool_max_connections',
-      help: 'The most connections the database pool opens (DATABASE_POOL_SIZE)',
+      help: 'The most connections the database pool opens',
       registers,
       collect() {
         const p = pool();

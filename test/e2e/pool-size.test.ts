@@ -75,5 +75,7 @@ describe(`a pool of ${POOL_SIZE} connections`, () => {
     // The pool's connections, and the listener's.
     expect(most).toBeLessThanOrEqual(POOL_SIZE + 1);
     expect(most).toBeGreaterThan(1);
+    const metrics = await t.http.get('/metrics').expect(200);
+    expect(metrics.text).toMatch(new RegExp(`^tally_db_pool_max_connections ${POOL_SIZE}$`, 'm'));
   });
 });

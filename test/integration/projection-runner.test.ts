@@ -50,6 +50,9 @@ describe('ProjectionRunner', () => {
    * longer has (26000: a pooler resetting sessions, say).
    */
   let lostStatements = 0;
+  /** While set, the handler fails as a statement on a lost connection does; counts its calls. */
+  let connectionLost = false;
+  let handlerCalls = 0;
   /**
    * The handler defers its insert (ProjectionContext.defer); for a FAILING_WRITE event it
    * defers a statement that fails with a division by zero, the error that also tells a batch its
@@ -86,6 +89,8 @@ describe('ProjectionRunner', () => {
           await duringBatch(manager);
           return;
         }
+        handlerCalls += 1;
+        if (connectionLost) throw new Error('Connection terminated unexpectedly');
         if (cancelled) {
           throw Object.assign(new Error('canceling statement due to statement timeout'), {
             code: '57014',
@@ -852,7 +857,7 @@ describe('ProjectionRunner', () => {
       entered();
       await held;
     };
-    const r = runner(dataSource, { batchStuckAfterMs: 300 });
+    const r = runner(dataSource, { batchStuckAfterMs: 1_500 });
     const [marked] = (
       await append(uuidv4(), [{ type: 'Marked', schemaVersion: 1, data: { n: 4 } }], 'no_stream')
     ).events;
@@ -862,7 +867,7 @@ describe('ProjectionRunner', () => {
       expect(r.status).toBe('running');
       await until(async () => r.status === 'failing', 'the batch to be seen stuck');
       expect(r.lastError).toBe(
-        'a batch has run for more than 0.3 s: a handler has not settled, or the database has not answered',
+        'a batch has run for more than 1.5 s: a handler has not settled, or the database has not answered',
       );
       settle();
       await until(async () => (await checkpoint()) >= marked.position, 'the batch to commit');
@@ -871,6 +876,52 @@ describe('ProjectionRunner', () => {
     } finally {
       settle();
       duringBatch = async () => undefined;
+      await r.stop();
+    }
+    expect(await marks()).toContain(marked.position);
+  });
+
+  it('runs the rebuilds and retries asked of it one at a time, holding one connection', async () => {
+    await withPool(3, async (small, position) => {
+      const r = runner(small);
+      // Another session holds the projection's lock (as a stuck batch would).
+      await other.query(`SELECT pg_advisory_lock(7265002, hashtext('marks'))`);
+      let done: Promise<unknown>;
+      try {
+        // Run at once, the three rebuilds would hold the pool's three connections, all waiting.
+        done = Promise.all([r.rebuild(), r.rebuild(), r.retryParked(), r.rebuild()]);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const answered = await Promise.race([
+          small.query('SELECT 1').then(() => 'answered'),
+          new Promise((resolve) => setTimeout(() => resolve('waiting'), 3_000)),
+        ]);
+        expect(answered).toBe('answered');
+      } finally {
+        await other.query(`SELECT pg_advisory_unlock(7265002, hashtext('marks'))`);
+      }
+      await done;
+      expect(await marks()).toContain(position);
+    });
+  });
+
+  it('backs off longer after each failure in a row that is no fault of the events', async () => {
+    const r = runner();
+    const [marked] = (
+      await append(uuidv4(), [{ type: 'Marked', schemaVersion: 1, data: { n: 5 } }], 'no_stream')
+    ).events;
+    connectionLost = true;
+    handlerCalls = 0;
+    try {
+      r.start();
+      await new Promise((resolve) => setTimeout(resolve, 1_600));
+      // Waits of 100, 200, 400 and 800 ms: five tries (a wait that stayed at 100 ms: sixteen).
+      expect(handlerCalls).toBeGreaterThanOrEqual(2);
+      expect(handlerCalls).toBeLessThanOrEqual(7);
+      expect(r.status).toBe('failing');
+      connectionLost = false;
+      await until(async () => (await checkpoint()) >= marked.position, 'the runner to pass');
+    } finally {
+      connectionLost = false;
       await r.stop();
     }
     expect(await marks()).toContain(marked.position);

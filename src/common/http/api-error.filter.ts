@@ -64,22 +64,23 @@ export function toApiError(error: unknown): ApiError {
       message: 'a value in the request cannot be stored',
     };
   }
+  // The server gave up on a statement (57014: statement_timeout, an operator's cancel) or lacks a
+  // resource other than a connection (class 53: memory, disk): no fault of the request, nor of the
+  // app.
+  if (sqlState === '57014' || (typeof sqlState === 'string' && /^53(?!300)/.test(sqlState))) {
+    return {
+      statusCode: HttpStatus.SERVICE_UNAVAILABLE,
+      code: 'DATABASE_UNAVAILABLE',
+      message:
+        'the database did not complete the request (a timeout, or a lack of resources); a command may or may not have been stored: retry with the same Idempotency-Key',
+    };
+  }
   if (isConnectionError(error)) {
     return {
       statusCode: HttpStatus.SERVICE_UNAVAILABLE,
       code: 'DATABASE_UNAVAILABLE',
       message:
         'the database cannot be reached; a command may or may not have been stored: retry with the same Idempotency-Key',
-    };
-  }
-  // The server gave up on a statement (57014: statement_timeout, an operator's cancel) or lacks a
-  // resource (class 53: memory, disk): no fault of the request, nor of the app.
-  if (typeof sqlState === 'string' && /^(57014$|53)/.test(sqlState)) {
-    return {
-      statusCode: HttpStatus.SERVICE_UNAVAILABLE,
-      code: 'DATABASE_UNAVAILABLE',
-      message:
-        'the database did not complete the request (a timeout, or a lack of resources); a command may or may not have been stored: retry with the same Idempotency-Key',
     };
   }
   return {

@@ -194,10 +194,14 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
           }));
         // Where the runner does not run here, its status is the peer thread's, if it has one: as
         // it last posted it, or failing if that thread has gone silent (its event loop is stuck).
-        const peer =
-          runner.running || runner.isRebuilding ? undefined : this.peerStatusOf(row.name);
-        const status = runner.isRebuilding ? 'rebuilding' : (peer?.status ?? runner.status);
-        const error = peer ? peer.error : runner.lastError;
+        // A rebuild here shows, unless the peer's runner is failing (a stuck batch there holds
+        // the lock the rebuild waits for). A runner of this thread shows its own.
+        const peer = runner.running ? undefined : this.peerStatusOf(row.name);
+        const shown =
+          runner.isRebuilding && !runner.running && peer?.status !== 'failing'
+            ? { status: 'rebuilding' as const, error: undefined }
+            : (peer ?? { status: runner.status, error: runner.lastError });
+        const { status, error } = shown;
         return {
           name: row.name,
           kind: runner.definition.kind,

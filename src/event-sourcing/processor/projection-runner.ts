@@ -141,6 +141,10 @@ export class ProjectionRunner {
   private known?: LogCheckpoint;
   private wakeUp?: () => void;
   private loop?: Promise<void>;
+  /** The loop's batch in flight has run past `batchStuckAfterMs` (see stuck). */
+  private stuckBatch = false;
+  /** The end of the last rebuild or retry asked of this runner: they run one at a time. */
+  private adminTail: Promise<unknown> = Promise.resolve();
   /** The next batch's transaction, opened by the last batch's closing round trip. */
   private chained?: OpenedBatch;
   private readonly skip: PreparedStatement;
@@ -244,25 +248,39 @@ export class ProjectionRunner {
    * around each event of a page that fails. Savepoints cost round trips, and past 64 that write
    * in one transaction, other sessions' visibility checks fall back to pg_subtrans until it ends.
    */
-  async rebuild(): Promise<void> {
-    this.rebuilding = true;
-    if (this.running) this.status = 'rebuilding';
-    try {
-      await this.endIdleChain();
-      await this.replay(false).catch((error: unknown) => {
-        if (!(error instanceof EventsFailed)) throw error;
-        this.logger.warn(
-          `rebuild failed on an event, replaying again to park it: ${error.message}`,
-        );
-        return this.replay(true);
-      });
-    } finally {
-      this.rebuilding = false;
-      this.known = undefined;
-      if (this.running) this.status = 'running';
-    }
-    this.onAdvance(this.name);
-    this.wake();
+  rebuild(): Promise<void> {
+    return this.oneAtATime(async () => {
+      this.rebuilding = true;
+      // A stuck batch holds the lock this rebuild waits for: it stays the status shown.
+      if (this.running && !this.stuckBatch) this.status = 'rebuilding';
+      try {
+        await this.endIdleChain();
+        await this.replay(false).catch((error: unknown) => {
+          if (!(error instanceof EventsFailed)) throw error;
+          this.logger.warn(
+            `rebuild failed on an event, replaying again to park it: ${error.message}`,
+          );
+          return this.replay(true);
+        });
+      } finally {
+        this.rebuilding = false;
+        this.known = undefined;
+        if (this.running && this.status === 'rebuilding') this.status = 'running';
+      }
+      this.onAdvance(this.name);
+      this.wake();
+    });
+  }
+
+  /**
+   * Runs rebuilds and retries of this runner one after the other. Each holds a pooled connection
+   * while it waits for the projection's lock: callers that came meanwhile wait here instead, on
+   * none (with a batch stuck on the lock, each would otherwise take one for good).
+   */
+  private oneAtATime<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.adminTail.then(work, work);
+    this.adminTail = run.catch(() => undefined);
+    return run;
   }
 
   /** One replay of the log into emptied tables ({@link rebuild}); `park`: savepoints, parking. */
@@ -315,7 +333,11 @@ export class ProjectionRunner {
    * Applies the parked events again, stream by stream in log order (with the events held back
    * behind them); a stream whose events all apply leaves the parked list and flows again.
    */
-  async retryParked(): Promise<{ retried: number; failed: number }> {
+  retryParked(): Promise<{ retried: number; failed: number }> {
+    return this.oneAtATime(() => this.retryParkedNow());
+  }
+
+  private async retryParkedNow(): Promise<{ retried: number; failed: number }> {
     await this.endIdleChain();
     const streams: { streamId: string }[] = await this.dataSource.query(this.sql.parkedStreams, [
       this.name,
@@ -351,6 +373,8 @@ export class ProjectionRunner {
 
   private async run(): Promise<void> {
     let failures = 0;
+    /** Failures in a row that were no fault of the events (not counted towards parking). */
+    let outages = 0;
     let singleSteps = 0;
     /** Looks since a wake found nothing to read (see below). */
     let looks = 0;
@@ -358,23 +382,26 @@ export class ProjectionRunner {
       const limit = singleSteps > 0 ? 1 : this.options.batchSize;
       const woken = this.pending;
       let applied: number;
-      const watchdog = setTimeout(() => this.stuck(), this.options.batchStuckAfterMs);
+      const watchdog = this.watch();
       try {
         applied = await this.processBatch(limit, true);
-        clearTimeout(watchdog);
+        this.unwatch(watchdog);
         failures = 0;
+        outages = 0;
         singleSteps = Math.max(0, singleSteps - applied);
         this.lastError = undefined;
         this.status = this.rebuilding ? 'rebuilding' : 'running';
       } catch (error) {
-        clearTimeout(watchdog);
+        this.unwatch(watchdog);
         // No batch opened for later waits with the lock through the back-off.
         await this.endChain();
         // The checkpoint is read again (a failed commit may or may not have moved it).
         this.known = undefined;
         // An unreachable database, or a connection that lost its prepared statements (given up
         // by closeBatch), is no fault of the event: wait for it without counting.
-        if (!isConnectionError(error) && !lostPreparedStatement(error)) failures += 1;
+        const counted = !isConnectionError(error) && !lostPreparedStatement(error);
+        if (counted) failures += 1;
+        else outages += 1;
         this.lastError = messageOf(error);
         this.status = 'failing';
         if (
@@ -394,8 +421,14 @@ export class ProjectionRunner {
         }
         // Go one event at a time until the failing one is found (or the failure goes away).
         singleSteps = this.options.batchSize;
-        this.logger.warn(`batch failed (attempt ${failures}): ${this.lastError}`);
-        await this.idle(Math.min(30_000, 50 * 2 ** Math.max(failures, 1)));
+        const attempt = counted
+          ? `attempt ${failures}`
+          : `no fault of the events, ${outages} in a row`;
+        this.logger.warn(`batch failed (${attempt}): ${this.lastError}`);
+        // Twice as long after each failure in a row: up to 30 s for the events' failures, 5 s for
+        // the others (a database out of reach, or refusing connections: resume soon after).
+        const backOff = 50 * 2 ** Math.max(failures + outages, 1);
+        await this.idle(Math.min(counted ? 30_000 : 5_000, backOff));
         continue;
       }
       // Woken by an append, yet nothing to read: its events may still be behind the fence (a
@@ -429,7 +462,18 @@ export class ProjectionRunner {
    * ends (its end sets the status again). The batch is not abandoned: a handler still running
    * could write on a connection given back to the pool.
    */
+  private watch(): NodeJS.Timeout | undefined {
+    const after = this.options.batchStuckAfterMs;
+    return after > 0 ? setTimeout(() => this.stuck(), after) : undefined;
+  }
+
+  private unwatch(watchdog: NodeJS.Timeout | undefined): void {
+    clearTimeout(watchdog);
+    this.stuckBatch = false;
+  }
+
   private stuck(): void {
+    this.stuckBatch = true;
     const seconds = this.options.batchStuckAfterMs / 1000;
     this.lastError =
       `a batch has run for more than ${seconds} s: ` +
