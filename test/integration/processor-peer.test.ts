@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { MessageChannel } from 'node:worker_threads';
 import { CommandBus } from '@nestjs/cqrs';
 import { DataSource } from 'typeorm';
+import { AccountSummaryProjection } from '../../src/accounts/account-summary/account-summary.projection.js';
 import { EventStore, GlobalLogProcessor } from '../../src/event-sourcing/index.js';
 import { MetricsService } from '../../src/observability/metrics.service.js';
 import { ProjectionRunner } from '../../src/event-sourcing/processor/projection-runner.js';
@@ -24,7 +25,8 @@ describe('an app whose processors run in a peer thread', () => {
     });
     processors = await startTestApp({
       databaseUrl: web.databaseUrl,
-      eventSourcing: { runProcessors: true, peer: port2 },
+      // Short, for the stuck batch below; long beside any other batch here.
+      eventSourcing: { runProcessors: true, peer: port2, batchStuckAfterMs: 2_000 },
       metricsPeer: metricsLink.port2,
     });
   });
@@ -107,6 +109,44 @@ describe('an app whose processors run in a peer thread', () => {
     const listed = await web.http.get('/projections').expect(200);
     const summary = listed.body.items.find((p: { name: string }) => p.name === 'account-summary');
     expect(summary).toMatchObject({ status: 'running', lag: 0 });
+  });
+
+  it("shows the peer's stuck batch failing while a rebuild here waits for it", async () => {
+    let settle = () => undefined as void;
+    const held = new Promise<void>((resolve) => (settle = resolve));
+    const handleBatch = AccountSummaryProjection.prototype.handleBatch;
+    const stuck = jest
+      .spyOn(AccountSummaryProjection.prototype, 'handleBatch')
+      .mockImplementation(async function (this: AccountSummaryProjection, ...args) {
+        await held;
+        return handleBatch.apply(this, args);
+      });
+    const summary = async () =>
+      (await web.http.get('/projections').expect(200)).body.items.find(
+        (p: { name: string }) => p.name === 'account-summary',
+      );
+    let rebuilt: Promise<unknown> | undefined;
+    try {
+      await web.http.post('/accounts').send({ ownerId: 'peer', initialDeposit: 3 }).expect(201);
+      for (let i = 0; (await summary()).status !== 'failing'; i++) {
+        if (i >= 100) throw new Error('the peer did not report its stuck batch in 10 s');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      rebuilt = web.http.post('/projections/account-summary/rebuild').then((res) => res.status);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await summary()).toMatchObject({
+        status: 'failing',
+        error: expect.stringContaining('a batch has run for more than 2 s'),
+      });
+    } finally {
+      settle();
+      stuck.mockRestore();
+    }
+    expect(await rebuilt).toBe(202);
+    for (let i = 0; (await summary()).status !== 'running'; i++) {
+      if (i >= 100) throw new Error('the projection is not running again after 10 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   });
 
   const metricLines = async (pattern: RegExp) =>

@@ -881,6 +881,31 @@ describe('ProjectionRunner', () => {
     expect(await marks()).toContain(marked.position);
   });
 
+  it('still shows a stuck batch failing while a rebuild waits for it', async () => {
+    let settle = () => undefined as void;
+    const held = new Promise<void>((resolve) => (settle = resolve));
+    duringBatch = () => held;
+    const r = runner(dataSource, { batchStuckAfterMs: 200 });
+    await append(uuidv4(), [{ type: 'Marked', schemaVersion: 1, data: { n: 6 } }], 'no_stream');
+    let rebuilt: Promise<void> | undefined;
+    try {
+      r.start();
+      await until(async () => r.status === 'failing', 'the batch to be seen stuck');
+      rebuilt = r.rebuild();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(r.status).toBe('failing');
+      expect(r.isRebuilding).toBe(true);
+      settle();
+      await rebuilt;
+      await until(async () => r.status === 'running', 'the status after the rebuild');
+    } finally {
+      settle();
+      duringBatch = async () => undefined;
+      await rebuilt?.catch(() => undefined);
+      await r.stop();
+    }
+  });
+
   it('runs the rebuilds and retries asked of it one at a time, holding one connection', async () => {
     await withPool(3, async (small, position) => {
       const r = runner(small);
