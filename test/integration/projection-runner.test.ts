@@ -881,6 +881,30 @@ describe('ProjectionRunner', () => {
     expect(await marks()).toContain(marked.position);
   });
 
+  it('watches no batch with batchStuckAfterMs 0', async () => {
+    let settle = () => undefined as void;
+    const held = new Promise<void>((resolve) => (settle = resolve));
+    let entered = () => undefined as void;
+    const inBatch = new Promise<void>((resolve) => (entered = resolve));
+    duringBatch = async () => {
+      entered();
+      await held;
+    };
+    const r = runner(dataSource, { batchStuckAfterMs: 0 });
+    await append(uuidv4(), [{ type: 'Marked', schemaVersion: 1, data: { n: 7 } }], 'no_stream');
+    try {
+      r.start();
+      await inBatch;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(r.status).toBe('running');
+      expect(r.lastError).toBeUndefined();
+    } finally {
+      settle();
+      duringBatch = async () => undefined;
+      await r.stop();
+    }
+  });
+
   it('still shows a stuck batch failing while a rebuild waits for it', async () => {
     let settle = () => undefined as void;
     const held = new Promise<void>((resolve) => (settle = resolve));

@@ -455,13 +455,7 @@ export class ProjectionRunner {
     if (this.stopping && this.status === 'failing') this.status = 'stopped';
   }
 
-  /**
-   * The batch in flight has run for `batchStuckAfterMs`: most likely a handler whose promise does
-   * not settle (a call with no timeout), or a database that does not answer. The batch holds its transaction and the projection's
-   * lock, and nothing shows it but a growing lag: show the projection `failing` until the batch
-   * ends (its end sets the status again). The batch is not abandoned: a handler still running
-   * could write on a connection given back to the pool.
-   */
+  /** Starts the timer of a batch of the loop (see stuck); none when `batchStuckAfterMs` is 0. */
   private watch(): NodeJS.Timeout | undefined {
     const after = this.options.batchStuckAfterMs;
     return after > 0 ? setTimeout(() => this.stuck(), after) : undefined;
@@ -472,6 +466,13 @@ export class ProjectionRunner {
     this.stuckBatch = false;
   }
 
+  /**
+   * The batch in flight has run for `batchStuckAfterMs`: most likely a handler whose promise does
+   * not settle (a call with no timeout), or a database that does not answer. The batch holds its
+   * transaction and the projection's lock, and nothing shows it but a growing lag: show the
+   * projection `failing` until the batch ends (its end sets the status again). The batch is not
+   * abandoned: a handler still running could write on a connection given back to the pool.
+   */
   private stuck(): void {
     this.stuckBatch = true;
     const seconds = this.options.batchStuckAfterMs / 1000;
