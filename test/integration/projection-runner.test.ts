@@ -165,6 +165,25 @@ describe('ProjectionRunner', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
+  /**
+   * Holds the handler of every batch (`duringBatch`) until `release`; `entered` resolves once a
+   * batch is held.
+   */
+  const holdBatches = () => {
+    let settle = () => undefined as void;
+    const held = new Promise<void>((resolve) => (settle = resolve));
+    let enter = () => undefined as void;
+    const entered = new Promise<void>((resolve) => (enter = resolve));
+    duringBatch = async () => {
+      enter();
+      await held;
+    };
+    const release = () => {
+      settle();
+      duringBatch = async () => undefined;
+    };
+    return { entered, release };
+  };
   const marks = async () =>
     (await other.query(`SELECT position::int FROM marks ORDER BY 1`)).rows.map((r) => r.position);
   /** Connections of the DataSource's pool left in pg's pipeline mode. */
@@ -849,66 +868,48 @@ describe('ProjectionRunner', () => {
   });
 
   it('shows a batch whose handler does not settle as failing, until the batch ends', async () => {
-    let settle = () => undefined as void;
-    const held = new Promise<void>((resolve) => (settle = resolve));
-    let entered = () => undefined as void;
-    const inBatch = new Promise<void>((resolve) => (entered = resolve));
-    duringBatch = async () => {
-      entered();
-      await held;
-    };
+    const { entered, release } = holdBatches();
     const r = runner(dataSource, { batchStuckAfterMs: 1_500 });
     const [marked] = (
       await append(uuidv4(), [{ type: 'Marked', schemaVersion: 1, data: { n: 4 } }], 'no_stream')
     ).events;
     try {
       r.start();
-      await inBatch;
+      await entered;
       expect(r.status).toBe('running');
       await until(async () => r.status === 'failing', 'the batch to be seen stuck');
       expect(r.lastError).toBe(
         'a batch has run for more than 1.5 s: a handler has not settled, or the database has not answered',
       );
-      settle();
+      release();
       await until(async () => (await checkpoint()) >= marked.position, 'the batch to commit');
       await until(async () => r.status === 'running', 'the status after the batch');
       expect(r.lastError).toBeUndefined();
     } finally {
-      settle();
-      duringBatch = async () => undefined;
+      release();
       await r.stop();
     }
     expect(await marks()).toContain(marked.position);
   });
 
   it('watches no batch with batchStuckAfterMs 0', async () => {
-    let settle = () => undefined as void;
-    const held = new Promise<void>((resolve) => (settle = resolve));
-    let entered = () => undefined as void;
-    const inBatch = new Promise<void>((resolve) => (entered = resolve));
-    duringBatch = async () => {
-      entered();
-      await held;
-    };
+    const { entered, release } = holdBatches();
     const r = runner(dataSource, { batchStuckAfterMs: 0 });
     await append(uuidv4(), [{ type: 'Marked', schemaVersion: 1, data: { n: 7 } }], 'no_stream');
     try {
       r.start();
-      await inBatch;
+      await entered;
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(r.status).toBe('running');
       expect(r.lastError).toBeUndefined();
     } finally {
-      settle();
-      duringBatch = async () => undefined;
+      release();
       await r.stop();
     }
   });
 
   it('still shows a stuck batch failing while a rebuild waits for it', async () => {
-    let settle = () => undefined as void;
-    const held = new Promise<void>((resolve) => (settle = resolve));
-    duringBatch = () => held;
+    const { release } = holdBatches();
     const r = runner(dataSource, { batchStuckAfterMs: 200 });
     await append(uuidv4(), [{ type: 'Marked', schemaVersion: 1, data: { n: 6 } }], 'no_stream');
     let rebuilt: Promise<void> | undefined;
@@ -919,12 +920,11 @@ describe('ProjectionRunner', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(r.status).toBe('failing');
       expect(r.isRebuilding).toBe(true);
-      settle();
+      release();
       await rebuilt;
       await until(async () => r.status === 'running', 'the status after the rebuild');
     } finally {
-      settle();
-      duringBatch = async () => undefined;
+      release();
       await rebuilt?.catch(() => undefined);
       await r.stop();
     }
