@@ -22,7 +22,6 @@ describe('isConnectionError', () => {
       Object.assign(new Error('sorry, too many clients already'), { code: '53300' }),
     ],
     ['a statement on a closed pool', new Error('Cannot use a pool after calling end on the pool')],
-    ['a server out of memory', Object.assign(new Error('out of memory'), { code: '53200' })],
   ])('is true for %s', (_, error) => {
     expect(isConnectionError(error)).toBe(true);
   });
@@ -31,6 +30,11 @@ describe('isConnectionError', () => {
     ['a unique violation', Object.assign(new Error('duplicate key'), { code: '23505' })],
     ['a division by zero', Object.assign(new Error('division by zero'), { code: '22012' })],
     ['a cancelled statement', Object.assign(new Error('canceling statement'), { code: '57014' })],
+    ['a server out of memory', Object.assign(new Error('out of memory'), { code: '53200' })],
+    [
+      'a statement past temp_file_limit',
+      Object.assign(new Error('temporary file size exceeds temp_file_limit'), { code: '53400' }),
+    ],
     ['a plain error', new Error('boom')],
   ])('is false for %s', (_, error) => {
     expect(isConnectionError(error)).toBe(false);

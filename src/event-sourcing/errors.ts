@@ -83,19 +83,21 @@ export class ProjectionNotRebuildableError extends DomainError {
   }
 }
 
-// Connection-level failures: the class 08 SQLSTATEs, server shutdown (57P), a server short of a
-// resource (class 53: a connection refused beyond a limit, 53300, from max_connections or a
-// CONNECTION LIMIT; memory; disk), and socket errors. None of them is the work's fault.
+// Connection-level failures: the class 08 SQLSTATEs, server shutdown (57P), a connection refused
+// beyond a limit (53300: max_connections, a role's or a database's CONNECTION LIMIT), and socket
+// errors. None of them is the work's fault. The rest of class 53 is not here: some of it follows
+// the work (53400 temp_file_limit, 53200 out of memory for one huge statement), so a projection
+// counts it against the event, which would otherwise hold the projection for good.
 const CONNECTION_CODES =
-  /^(08|57P|53)|^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/;
+  /^(08|57P|53300$)|^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/;
 // Then: a statement sent on a connection that has just died (pg's client, or the TypeORM query
 // runner released when its connection failed), or on a pool closed by the shutdown.
 const CONNECTION_MESSAGES =
   /Connection terminated|connection timeout|Connection refused|timeout exceeded when trying to connect|not queryable|Query runner already released|Cannot use a pool after calling end/i;
 
 /**
- * Whether an error means the database could not be reached or could not take the work (as opposed
- * to refusing a statement): it may succeed later, unchanged.
+ * Whether an error means the database could not be reached (as opposed to refusing a statement):
+ * the same work may succeed later, unchanged.
  */
 export function isConnectionError(error: unknown): boolean {
   const err = error as { code?: unknown; message?: unknown; driverError?: unknown } | undefined;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { MessageChannel } from 'node:worker_threads';
 import { CommandBus } from '@nestjs/cqrs';
+import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { AccountSummaryProjection } from '../../src/accounts/account-summary/account-summary.projection.js';
 import { EventStore, GlobalLogProcessor } from '../../src/event-sourcing/index.js';
@@ -26,7 +27,7 @@ describe('an app whose processors run in a peer thread', () => {
     processors = await startTestApp({
       databaseUrl: web.databaseUrl,
       // Short, for the stuck batch below; long beside any other batch here.
-      eventSourcing: { runProcessors: true, peer: port2, batchStuckAfterMs: 2_000 },
+      eventSourcing: { runProcessors: true, peer: port2, batchStuckAfterMs: 3_000 },
       metricsPeer: metricsLink.port2,
     });
   });
@@ -133,10 +134,26 @@ describe('an app whose processors run in a peer thread', () => {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       rebuilt = web.http.post('/projections/account-summary/rebuild').then((res) => res.status);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Once the rebuild waits for the lock the stuck batch holds.
+      const observer = new pg.Client({ connectionString: web.databaseUrl });
+      await observer.connect();
+      try {
+        for (let i = 0; ; i++) {
+          const { rows } = await observer.query(
+            `SELECT count(*)::int AS n FROM pg_locks
+              WHERE locktype = 'advisory' AND NOT granted
+                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+          );
+          if (rows[0].n > 0) break;
+          if (i >= 100) throw new Error('the rebuild did not wait for the lock in 5 s');
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      } finally {
+        await observer.end();
+      }
       expect(await summary()).toMatchObject({
         status: 'failing',
-        error: expect.stringContaining('a batch has run for more than 2 s'),
+        error: expect.stringContaining('a batch has run for more than 3 s'),
       });
     } finally {
       settle();

@@ -124,7 +124,8 @@ export class ProjectionRunner {
   private pending = false;
   /** The last batch came from a shared read, which may be behind the log. */
   private mayHaveMore = false;
-  private rebuilding = false;
+  /** Rebuilds asked of this runner that have not ended (running, or waiting their turn). */
+  private rebuilds = 0;
   /** The last batch applied events this projection handles (see processBatch). */
   private appliedLast = false;
   /** The highest global position this runner has read, and the highest it was woken for. */
@@ -206,13 +207,13 @@ export class ProjectionRunner {
 
   /** A rebuild of this process is in progress (whether or not this runner runs). */
   get isRebuilding(): boolean {
-    return this.rebuilding;
+    return this.rebuilds > 0;
   }
 
   start(): void {
     if (this.loop) return;
     this.stopping = false;
-    this.status = this.rebuilding ? 'rebuilding' : 'running';
+    this.status = this.isRebuilding ? 'rebuilding' : 'running';
     this.loop = this.run();
   }
 
@@ -249,10 +250,11 @@ export class ProjectionRunner {
    * in one transaction, other sessions' visibility checks fall back to pg_subtrans until it ends.
    */
   rebuild(): Promise<void> {
+    // Rebuilding from now on, though it may wait its turn (see oneAtATime). A stuck batch holds
+    // the lock this rebuild waits for: it stays the status shown.
+    this.rebuilds += 1;
+    if (this.running && !this.stuckBatch) this.status = 'rebuilding';
     return this.oneAtATime(async () => {
-      this.rebuilding = true;
-      // A stuck batch holds the lock this rebuild waits for: it stays the status shown.
-      if (this.running && !this.stuckBatch) this.status = 'rebuilding';
       try {
         await this.endIdleChain();
         await this.replay(false).catch((error: unknown) => {
@@ -263,9 +265,11 @@ export class ProjectionRunner {
           return this.replay(true);
         });
       } finally {
-        this.rebuilding = false;
+        this.rebuilds -= 1;
         this.known = undefined;
-        if (this.running && this.status === 'rebuilding') this.status = 'running';
+        if (!this.isRebuilding && this.running && this.status === 'rebuilding') {
+          this.status = 'running';
+        }
       }
       this.onAdvance(this.name);
       this.wake();
@@ -375,6 +379,8 @@ export class ProjectionRunner {
     let failures = 0;
     /** Failures in a row that were no fault of the events (not counted towards parking). */
     let outages = 0;
+    /** The loop stops itself (onPoison 'stop'): nothing runs the projection after it. */
+    let halted = false;
     let singleSteps = 0;
     /** Looks since a wake found nothing to read (see below). */
     let looks = 0;
@@ -390,7 +396,7 @@ export class ProjectionRunner {
         outages = 0;
         singleSteps = Math.max(0, singleSteps - applied);
         this.lastError = undefined;
-        this.status = this.rebuilding ? 'rebuilding' : 'running';
+        this.status = this.isRebuilding ? 'rebuilding' : 'running';
       } catch (error) {
         this.unwatch(watchdog);
         // No batch opened for later waits with the lock through the back-off.
@@ -400,8 +406,10 @@ export class ProjectionRunner {
         // An unreachable database, or a connection that lost its prepared statements (given up
         // by closeBatch), is no fault of the event: wait for it without counting.
         const counted = !isConnectionError(error) && !lostPreparedStatement(error);
-        if (counted) failures += 1;
-        else outages += 1;
+        if (counted) {
+          failures += 1;
+          outages = 0;
+        } else outages += 1;
         this.lastError = messageOf(error);
         this.status = 'failing';
         if (
@@ -411,6 +419,7 @@ export class ProjectionRunner {
           if (this.options.onPoison === 'stop') {
             this.logger.error(`stopped on an event it cannot apply: ${this.lastError}`);
             this.stopping = true;
+            halted = true;
             break;
           }
           await this.parkNext(failures).catch((parkError) =>
@@ -425,10 +434,11 @@ export class ProjectionRunner {
           ? `attempt ${failures}`
           : `no fault of the events, ${outages} in a row`;
         this.logger.warn(`batch failed (${attempt}): ${this.lastError}`);
-        // Twice as long after each failure in a row: up to 30 s for the events' failures, 5 s for
-        // the others (a database out of reach, or refusing connections: resume soon after).
-        const backOff = 50 * 2 ** Math.max(failures + outages, 1);
-        await this.idle(Math.min(counted ? 30_000 : 5_000, backOff));
+        // Twice as long after each failure of its kind in a row: up to 30 s for the events'
+        // failures, 5 s for the others (a database out of reach, or refusing connections: resume
+        // soon after).
+        const backOff = 50 * 2 ** Math.max(counted ? failures : outages, 1);
+        await this.idle(Math.min(counted ? 30_000 : 5_000, backOff), { backOff: true });
         continue;
       }
       // Woken by an append, yet nothing to read: its events may still be behind the fence (a
@@ -453,6 +463,7 @@ export class ProjectionRunner {
     }
     await this.endChain();
     if (this.stopping && this.status === 'failing') this.status = 'stopped';
+    if (halted) this.loop = undefined;
   }
 
   /** Starts the timer of a batch of the loop (see stuck); none when `batchStuckAfterMs` is 0. */
@@ -520,7 +531,7 @@ export class ProjectionRunner {
     // projection's too, so its batch opens while the log is read, instead of after a read that
     // checks whether they can be skipped (one round trip less).
     const readAhead =
-      woken && unseen && this.appliedLast && !this.rebuilding ? this.known : undefined;
+      woken && unseen && this.appliedLast && !this.isRebuilding ? this.known : undefined;
     if (!readAhead && !this.chained) {
       const skipped = await this.skipUnhandled(limit);
       if (skipped !== undefined) {
@@ -588,7 +599,7 @@ export class ProjectionRunner {
    */
   private async skipUnhandled(limit: number): Promise<number | undefined> {
     const from = this.known;
-    if (!from || this.rebuilding) return undefined;
+    if (!from || this.isRebuilding) return undefined;
     const { events, shared } = await this.reader.read(from, limit, this.dataSource.manager);
     if (events.length === 0) {
       this.mayHaveMore = shared;
@@ -705,7 +716,7 @@ export class ProjectionRunner {
           unread(this.wokenBefore) ||
           (this.pending && unread(this.wokenFor))) &&
         !this.stopping &&
-        !this.rebuilding &&
+        !this.isRebuilding &&
         !connectionsAwaited(this.dataSource);
       this.lookedAfter = opening;
       const results = await pipelined(client, [
@@ -898,8 +909,8 @@ export class ProjectionRunner {
   }
 
   /** Waits `ms` or until woken; resolves true when woken (or already pending). */
-  private idle(ms: number): Promise<boolean> {
-    if (this.pending || this.stopping) return Promise.resolve(true);
+  private idle(ms: number, { backOff = false } = {}): Promise<boolean> {
+    if (this.stopping || (this.pending && !backOff)) return Promise.resolve(true);
     return new Promise((resolve) => {
       const done = (woken: boolean) => {
         clearTimeout(timer);
@@ -907,7 +918,10 @@ export class ProjectionRunner {
         resolve(woken);
       };
       const timer = setTimeout(() => done(false), ms);
-      this.wakeUp = () => done(true);
+      // A back-off after a failure lasts its time whatever comes (the wake is kept in `pending`):
+      // under steady writes, wakes would otherwise retry at once, and use up the tries of an event
+      // that fails for a moment.
+      this.wakeUp = () => (backOff && !this.stopping ? undefined : done(true));
     });
   }
 }
