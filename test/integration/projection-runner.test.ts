@@ -53,6 +53,8 @@ describe('ProjectionRunner', () => {
   /** While set, the handler fails as a statement on a lost connection does; counts its calls. */
   let connectionLost = false;
   let handlerCalls = 0;
+  /** The events of each batch the handler got, while it did not fail. */
+  const applied: number[][] = [];
   /**
    * The handler defers its insert (ProjectionContext.defer); for a FAILING_WRITE event it
    * defers a statement that fails with a division by zero, the error that also tells a batch its
@@ -91,6 +93,7 @@ describe('ProjectionRunner', () => {
         }
         handlerCalls += 1;
         if (connectionLost) throw new Error('Connection terminated unexpectedly');
+        applied.push(envelopes.map((e) => e.position));
         if (cancelled) {
           throw Object.assign(new Error('canceling statement due to statement timeout'), {
             code: '57014',
@@ -980,6 +983,32 @@ describe('ProjectionRunner', () => {
       await r.stop();
     }
     expect(await marks()).toContain(marked.position);
+  });
+
+  it('takes whole batches again after an outage (no event is to blame)', async () => {
+    const r = runner();
+    const { events } = await append(
+      uuidv4(),
+      [1, 2, 3].map((n) => ({ type: 'Marked', schemaVersion: 1, data: { n } })),
+      'no_stream',
+    );
+    const positions = events.map((e) => e.position);
+    connectionLost = true;
+    handlerCalls = 0;
+    try {
+      r.start();
+      await until(async () => handlerCalls >= 2, 'two failed tries');
+      applied.length = 0;
+      connectionLost = false;
+      await until(async () => (await checkpoint()) >= positions[2], 'the runner to pass');
+    } finally {
+      connectionLost = false;
+      await r.stop();
+    }
+    // The three in one batch, not one batch each.
+    expect(applied.find((batch) => batch.includes(positions[0]))).toEqual(
+      expect.arrayContaining(positions),
+    );
   });
 
   it("counts an event's failures apart from the outages before them", async () => {

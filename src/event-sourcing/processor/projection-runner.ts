@@ -428,8 +428,9 @@ export class ProjectionRunner {
           failures = 0;
           continue;
         }
-        // Go one event at a time until the failing one is found (or the failure goes away).
-        singleSteps = this.options.batchSize;
+        // Go one event at a time until the failing one is found (or the failure goes away); not
+        // after a failure that is no event's fault, where none is to be found.
+        if (counted) singleSteps = this.options.batchSize;
         const attempt = counted
           ? `attempt ${failures}`
           : `no fault of the events, ${outages} in a row`;
