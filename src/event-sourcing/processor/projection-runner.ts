@@ -909,7 +909,10 @@ export class ProjectionRunner {
     return handlers;
   }
 
-  /** Waits `ms` or until woken; resolves true when woken (or already pending). */
+  /**
+   * Waits `ms` or until woken; resolves true when woken (or already pending). `backOff`: only a
+   * stop ends the wait early.
+   */
   private idle(ms: number, { backOff = false } = {}): Promise<boolean> {
     if (this.stopping || (this.pending && !backOff)) return Promise.resolve(true);
     return new Promise((resolve) => {
