@@ -933,6 +933,31 @@ describe('ProjectionRunner', () => {
     }
   });
 
+  it('is rebuilding from the moment a rebuild is asked, while it waits its turn', async () => {
+    const r = runner();
+    const [marked] = (
+      await append(uuidv4(), [{ type: 'Marked', schemaVersion: 1, data: { n: 8 } }], 'no_stream')
+    ).events;
+    // A parked event, so that the retry asked first takes the lock (and waits for it).
+    await other.query(
+      `INSERT INTO parked_events (projection, global_position, stream_id, error, attempts)
+       VALUES ('marks', $1, $2, 'parked by the test', 1)`,
+      [marked.position, marked.streamId],
+    );
+    await other.query(`SELECT pg_advisory_lock(7265002, hashtext('marks'))`);
+    let done: Promise<unknown>;
+    try {
+      done = Promise.all([r.retryParked(), r.rebuild()]);
+      done.catch(() => undefined);
+      expect(r.isRebuilding).toBe(true);
+    } finally {
+      await other.query(`SELECT pg_advisory_unlock(7265002, hashtext('marks'))`);
+    }
+    await done;
+    expect(r.isRebuilding).toBe(false);
+    expect(await marks()).toContain(marked.position);
+  });
+
   it('runs the rebuilds and retries asked of it one at a time, holding one connection', async () => {
     await withPool(3, async (small, position) => {
       const r = runner(small);
