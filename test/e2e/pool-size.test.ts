@@ -1,7 +1,8 @@
 /**
- * DATABASE_POOL_SIZE at its least (5): under concurrent deposits and transfers, the app keeps to
- * that many connections (and its listener's), and the processors' batches and the saga's
- * commands, which hold or need connections at once, still get through.
+ * A pool of 5, the least DATABASE_POOL_SIZE takes (the variable itself is read in config.spec and
+ * through the compiled app in test/crash/processor-thread): under concurrent deposits and
+ * transfers, the app keeps to that many connections (and its listener's), and the processors'
+ * batches and the saga's commands, which hold or need connections at once, still get through.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';

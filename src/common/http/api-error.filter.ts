@@ -64,25 +64,20 @@ export function toApiError(error: unknown): ApiError {
       message: 'a value in the request cannot be stored',
     };
   }
+  const unavailable = (why: string): ApiError => ({
+    statusCode: HttpStatus.SERVICE_UNAVAILABLE,
+    code: 'DATABASE_UNAVAILABLE',
+    message: `${why}; a command may or may not have been stored: retry with the same Idempotency-Key`,
+  });
   // The server gave up on a statement (57014: statement_timeout, an operator's cancel) or lacks a
   // resource other than a connection (class 53: memory, disk): no fault of the request, nor of the
   // app.
   if (sqlState === '57014' || (typeof sqlState === 'string' && /^53(?!300)/.test(sqlState))) {
-    return {
-      statusCode: HttpStatus.SERVICE_UNAVAILABLE,
-      code: 'DATABASE_UNAVAILABLE',
-      message:
-        'the database did not complete the request (a timeout, or a lack of resources); a command may or may not have been stored: retry with the same Idempotency-Key',
-    };
+    return unavailable(
+      'the database did not complete the request (a timeout, or a lack of resources)',
+    );
   }
-  if (isConnectionError(error)) {
-    return {
-      statusCode: HttpStatus.SERVICE_UNAVAILABLE,
-      code: 'DATABASE_UNAVAILABLE',
-      message:
-        'the database cannot be reached; a command may or may not have been stored: retry with the same Idempotency-Key',
-    };
-  }
+  if (isConnectionError(error)) return unavailable('the database cannot be reached');
   return {
     statusCode: HttpStatus.INTERNAL_SERVER_ERROR,
     code: 'INTERNAL_ERROR',
