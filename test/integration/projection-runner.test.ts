@@ -611,6 +611,51 @@ describe('ProjectionRunner', () => {
       });
     });
 
+    it("send the batch's writes, its commit and the next opening in one write to the socket", async () => {
+      await withPool(1, async (single) => {
+        const r = runner(single);
+        try {
+          while ((await r.processBatch()) > 0);
+          // The pool's one connection: what each write to its socket carries.
+          const [client] = (
+            single.driver as unknown as {
+              master: { _clients: { connection: { stream: Record<string, unknown> } }[] };
+            }
+          ).master._clients;
+          const stream = client.connection.stream as {
+            _write(chunk: Buffer, encoding: string, done: () => void): void;
+            _writev(chunks: { chunk: Buffer }[], done: () => void): void;
+          };
+          const writes: string[] = [];
+          const { _write, _writev } = stream;
+          stream._write = (chunk, encoding, done) => {
+            writes.push(chunk.toString('latin1'));
+            _write.call(stream, chunk, encoding, done);
+          };
+          stream._writev = (chunks, done) => {
+            writes.push(chunks.map(({ chunk }) => chunk.toString('latin1')).join(''));
+            _writev.call(stream, chunks, done);
+          };
+          try {
+            await firstBatch(true, r);
+          } finally {
+            Object.assign(stream, { _write, _writev });
+          }
+          // The write with the checkpoint's move (and the commit) carries the deferred insert
+          // and the next batch's opening: nothing else went on its own.
+          const closing = writes.filter((w) => w.includes('UPDATE projection_checkpoints'));
+          expect(closing).toHaveLength(1);
+          expect(closing[0]).toContain('INSERT INTO marks');
+          expect(closing[0]).toContain('COMMIT\0');
+          expect(closing[0]).toContain('pg_try_advisory_xact_lock');
+          expect(writes.filter((w) => w.includes('INSERT INTO marks'))).toHaveLength(1);
+          expect(await locked()).toBe(true);
+        } finally {
+          await r.stop();
+        }
+      });
+    });
+
     it('look again at once when woken before a batch that could not open the next', async () => {
       await withPool(1, async (single) => {
         const r = runner(single, { pollIntervalMs: 60_000 });

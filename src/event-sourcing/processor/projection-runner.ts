@@ -983,12 +983,24 @@ async function pipelined(
     // Fixed text, run as a named prepared statement (see preparedOn).
     name: prepare ? statementName(sql) : undefined,
   }));
-  const run = () => Promise.allSettled(serialized.map((query) => client.query(query)));
-  if (statements.length === 1) return run();
-  const connection = client as pg.PoolClient & { pipeline: boolean };
+  if (statements.length === 1) return Promise.allSettled([client.query(serialized[0])]);
+  const connection = client as pg.PoolClient & {
+    pipeline: boolean;
+    connection: { stream: { cork(): void; uncork(): void } };
+  };
+  // pg submits each statement with a write of its own (one `writev` each: a system call, and a
+  // wake-up of the server's backend before the rest has come). Corked, they go in one write.
+  const { stream } = connection.connection;
   connection.pipeline = true;
   try {
-    return await run();
+    stream.cork();
+    let sent: Promise<unknown>[];
+    try {
+      sent = serialized.map((query) => client.query(query));
+    } finally {
+      stream.uncork();
+    }
+    return await Promise.allSettled(sent);
   } finally {
     connection.pipeline = false;
   }
