@@ -4,7 +4,8 @@ import { v4 as uuidv4 } from 'uuid';
 import { ConcurrencyError } from './errors.js';
 import type { EventMetadata, JsonObject, StoredEvent } from './event-registry.js';
 import { EVENT_SOURCING_OPTIONS, type ResolvedEventSourcingOptions } from './options.js';
-import { PreparedStatement } from './prepared-statement.js';
+import { AppendBatcher } from './append-batcher.js';
+import { failsStatementOnly, PreparedStatement } from './prepared-statement.js';
 import { eventStoreTables, type EventStoreTables } from './tables.js';
 
 /**
@@ -74,6 +75,21 @@ WHERE ($7::int IS NULL OR head.v = $7::int) AND (NOT $8::bool OR head.v >= 0)
 ORDER BY e.i
 RETURNING version, global_position AS "position", ${RECORDED_MS}`;
 
+// Several appends to distinct streams in one statement: the same head check and insert for each,
+// the appends' own fields passed as arrays ($1-$3, append a in row a), their events' as arrays of
+// every event in order ($4 and $5: which append it is in, and its place in it). An append whose
+// expectation does not hold gets no row; the others are stored all the same.
+const APPEND_SEVERAL = (t: EventStoreTables) => `
+INSERT INTO ${t.events} (stream_id, version, event_id, type, schema_version, data, metadata)
+SELECT s.stream_id, s.head + e.i, e.event_id, e.type, e.schema_version, e.data, e.metadata
+FROM (SELECT r.*, (SELECT coalesce(max(version), -1) FROM ${t.events} WHERE stream_id = r.stream_id) AS head
+      FROM unnest($1::text[], $2::int[], $3::bool[]) WITH ORDINALITY AS r(stream_id, expected, must_exist, a)) AS s
+JOIN unnest($4::int[], $5::int[], $6::uuid[], $7::text[], $8::int[], $9::jsonb[], $10::jsonb[])
+       AS e(a, i, event_id, type, schema_version, data, metadata) ON e.a = s.a
+WHERE (s.expected IS NULL OR s.head = s.expected) AND (NOT s.must_exist OR s.head >= 0)
+ORDER BY e.a, e.i
+RETURNING stream_id AS "streamId", version, global_position AS "position", ${RECORDED_MS}`;
+
 const READ_STREAM = (t: EventStoreTables) => `SELECT ${COLUMNS} FROM ${t.events}
   WHERE stream_id = $1 AND version >= $2 AND version <= $3 AND ($4::timestamptz IS NULL OR recorded_at <= $4)
   ORDER BY version`;
@@ -103,11 +119,42 @@ const UNIQUE_VIOLATION = '23505';
 
 type Queryable = Pick<EntityManager, 'query'>;
 
-/** What an append's statement returns for each event, in the order given. */
+/** What an append's statement returns for each event (in no particular order). */
 interface Assigned {
   version: number;
   position: string;
   recordedAt: number;
+}
+
+/** An append, ready for its statement. */
+interface AppendRequest {
+  streamId: string;
+  events: NewEvent[];
+  expected: ExpectedVersion;
+  eventIds: string[];
+  metadata: EventMetadata[];
+  /** Only ids the caller chose can be stored already (a retry): new random ones cannot. */
+  retried: boolean;
+  /** The version the stream's last event must have (-1: no stream), or null for any. */
+  exact: number | null;
+  mustExist: boolean;
+}
+
+function appendRequest(
+  streamId: string,
+  events: NewEvent[],
+  expected: ExpectedVersion,
+): AppendRequest {
+  return {
+    streamId,
+    events,
+    expected,
+    eventIds: events.map((e) => e.eventId ?? uuidv4()),
+    metadata: events.map((e) => e.metadata ?? {}),
+    retried: events.some((e) => e.eventId !== undefined),
+    exact: expected === 'no_stream' ? -1 : typeof expected === 'number' ? expected : null,
+    mustExist: expected === 'stream_exists',
+  };
 }
 
 /**
@@ -123,6 +170,7 @@ export class EventStore {
   private readonly appendListeners = new Set<(position: number) => void>();
   private readonly sql: Record<
     | 'append'
+    | 'appendSeveral'
     | 'readStream'
     | 'readAll'
     | 'byPositions'
@@ -134,7 +182,13 @@ export class EventStore {
     string
   >;
   /** The statements of every command, and the log's read, run prepared (see PreparedStatement). */
-  private readonly prepared: Record<'append' | 'readStream' | 'readAll', PreparedStatement>;
+  private readonly prepared: Record<
+    'append' | 'appendSeveral' | 'readStream' | 'readAll',
+    PreparedStatement
+  >;
+  private readonly batcher = new AppendBatcher<AppendRequest, AppendResult>((requests) =>
+    this.sendTogether(requests),
+  );
 
   constructor(
     private readonly dataSource: DataSource,
@@ -145,6 +199,7 @@ export class EventStore {
     const t = (this.tables = eventStoreTables(options?.schema));
     this.sql = {
       append: APPEND(t),
+      appendSeveral: APPEND_SEVERAL(t),
       readStream: READ_STREAM(t),
       readAll: READ_ALL(t),
       byPositions: BY_POSITIONS(t),
@@ -156,13 +211,15 @@ export class EventStore {
     };
     this.prepared = {
       append: new PreparedStatement(this.sql.append),
+      appendSeveral: new PreparedStatement(this.sql.appendSeveral),
       readStream: new PreparedStatement(this.sql.readStream),
       readAll: new PreparedStatement(this.sql.readAll),
     };
   }
 
   /**
-   * Appends events to a stream in one statement.
+   * Appends events to a stream, atomically, in one statement. Through the pool (no `db`), appends
+   * that arrive while others are in flight are sent together: see {@link AppendBatcher}.
    * @throws ConcurrencyError when the stream is not at `expected` (nothing is appended). An append
    * whose event ids are all already stored in this stream succeeds and returns the stored events.
    */
@@ -173,20 +230,15 @@ export class EventStore {
     db: Queryable = this.dataSource,
   ): Promise<AppendResult> {
     if (events.length === 0) throw new Error('append needs at least one event');
-    const eventIds = events.map((e) => e.eventId ?? uuidv4());
-    // Only ids the caller chose can be stored already (a retry): new random ones cannot.
-    const retried = events.some((e) => e.eventId !== undefined);
-    const metadata = events.map((e) => e.metadata ?? {});
-    const values = [
-      streamId,
-      eventIds,
-      events.map((e) => e.type),
-      events.map((e) => e.schemaVersion),
-      events.map((e) => e.data),
-      metadata,
-    ];
-    const exact = expected === 'no_stream' ? -1 : typeof expected === 'number' ? expected : null;
-    const mustExist = expected === 'stream_exists';
+    const request = appendRequest(streamId, events, expected);
+    if (db !== this.dataSource && db !== this.dataSource.manager)
+      return this.appendOne(request, db);
+    return this.batcher.add(request);
+  }
+
+  /** One append in a statement of its own, retried as its expectation says. */
+  private async appendOne(request: AppendRequest, db: Queryable): Promise<AppendResult> {
+    const { streamId, events, eventIds, exact } = request;
     // Writers that do not name a version retry until they get one: each race has a winner, so
     // the bound only stops a livelock; the back-off spreads the writers out.
     const retriesOnRace = exact === null ? 1000 : 0;
@@ -194,29 +246,22 @@ export class EventStore {
       try {
         const assigned = await this.prepared.append.rows<Assigned>(
           this.dataSource,
-          [...values, exact, mustExist],
+          [
+            streamId,
+            eventIds,
+            events.map((e) => e.type),
+            events.map((e) => e.schemaVersion),
+            events.map((e) => e.data),
+            request.metadata,
+            exact,
+            request.mustExist,
+          ],
           db,
         );
-        if (assigned.length > 0) {
-          // Event i got version head + 1 + i: version order is the order given.
-          assigned.sort((a, b) => a.version - b.version);
-          return this.appended(
-            assigned.map((row, i) => ({
-              eventId: eventIds[i],
-              streamId,
-              version: row.version,
-              position: Number(row.position),
-              type: events[i].type,
-              schemaVersion: events[i].schemaVersion,
-              data: events[i].data,
-              metadata: metadata[i],
-              recordedAt: new Date(row.recordedAt),
-            })),
-          );
-        }
+        if (assigned.length > 0) return this.appended(request, assigned);
       } catch (error) {
         if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
-        if (attempt < retriesOnRace && !(retried && (await this.anyStored(eventIds, db)))) {
+        if (attempt < retriesOnRace && !(request.retried && (await this.anyStored(eventIds, db)))) {
           // Another writer took the next version: read the new head and try again.
           if (attempt > 2)
             await new Promise((resolve) =>
@@ -225,10 +270,78 @@ export class EventStore {
           continue;
         }
       }
-      const already = retried && (await this.alreadyAppended(streamId, eventIds, db));
-      if (already) return this.appended(already);
-      throw new ConcurrencyError(streamId, expected, await this.streamVersion(streamId, db));
+      return this.notAppended(request, db);
     }
+  }
+
+  /**
+   * The appends of one of the batcher's batches (distinct streams): alone, or in one statement.
+   * Where that statement fails on a constraint, bad data or a lost race, it stored nothing, and
+   * each append runs again alone, so that only those at fault fail.
+   */
+  private sendTogether(requests: AppendRequest[]): Promise<AppendResult>[] {
+    if (requests.length === 1) return [this.appendOne(requests[0], this.dataSource)];
+    const sent = this.appendSeveral(requests);
+    return requests.map(async (request, a) => {
+      let assigned: Assigned[] | undefined;
+      try {
+        assigned = (await sent)[a];
+      } catch (error) {
+        if (failsStatementOnly(error)) return this.appendOne(request, this.dataSource);
+        throw error;
+      }
+      if (assigned) return this.appended(request, assigned);
+      return this.notAppended(request, this.dataSource);
+    });
+  }
+
+  /**
+   * Several appends to distinct streams in one statement (one round trip, one commit), each
+   * checked against its own expectation: returns, for each, what the store assigned to its events,
+   * or nothing where its expectation did not hold (none of its events is stored then).
+   * @throws what the statement throws; then nothing of any of them is stored.
+   */
+  private async appendSeveral(requests: AppendRequest[]): Promise<(Assigned[] | undefined)[]> {
+    const of: number[] = [];
+    const index: number[] = [];
+    const eventIds: string[] = [];
+    const types: string[] = [];
+    const schemaVersions: number[] = [];
+    const data: JsonObject[] = [];
+    const metadata: EventMetadata[] = [];
+    requests.forEach((request, a) => {
+      request.events.forEach((event, i) => {
+        of.push(a + 1);
+        index.push(i + 1);
+        eventIds.push(request.eventIds[i]);
+        types.push(event.type);
+        schemaVersions.push(event.schemaVersion);
+        data.push(event.data);
+        metadata.push(request.metadata[i]);
+      });
+    });
+    const rows = await this.prepared.appendSeveral.rows<Assigned & { streamId: string }>(
+      this.dataSource,
+      [
+        requests.map((r) => r.streamId),
+        requests.map((r) => r.exact),
+        requests.map((r) => r.mustExist),
+        of,
+        index,
+        eventIds,
+        types,
+        schemaVersions,
+        data,
+        metadata,
+      ],
+    );
+    const byStream = new Map<string, Assigned[]>();
+    for (const row of rows) {
+      const assigned = byStream.get(row.streamId);
+      if (assigned) assigned.push(row);
+      else byStream.set(row.streamId, [row]);
+    }
+    return requests.map((r) => byStream.get(r.streamId));
   }
 
   /** Events of one stream in version order. */
@@ -333,7 +446,34 @@ export class EventStore {
     return () => this.appendListeners.delete(listener);
   }
 
-  private appended(stored: StoredEvent[]): AppendResult {
+  /** What an append that stored nothing answers: the events already stored, or a conflict. */
+  private async notAppended(request: AppendRequest, db: Queryable): Promise<AppendResult> {
+    const { streamId, eventIds } = request;
+    const already = request.retried && (await this.alreadyAppended(streamId, eventIds, db));
+    if (already) return this.stored(already);
+    throw new ConcurrencyError(streamId, request.expected, await this.streamVersion(streamId, db));
+  }
+
+  /** The result of an append whose events the store has just assigned (in any order). */
+  private appended(request: AppendRequest, assigned: Assigned[]): AppendResult {
+    // Event i got version head + 1 + i: version order is the order given.
+    assigned.sort((a, b) => a.version - b.version);
+    return this.stored(
+      assigned.map((row, i) => ({
+        eventId: request.eventIds[i],
+        streamId: request.streamId,
+        version: row.version,
+        position: Number(row.position),
+        type: request.events[i].type,
+        schemaVersion: request.events[i].schemaVersion,
+        data: request.events[i].data,
+        metadata: request.metadata[i],
+        recordedAt: new Date(row.recordedAt),
+      })),
+    );
+  }
+
+  private stored(stored: StoredEvent[]): AppendResult {
     const last = stored[stored.length - 1];
     this.lastAppendedPosition = Math.max(this.lastAppendedPosition, last.position);
     for (const listener of this.appendListeners) listener(last.position);

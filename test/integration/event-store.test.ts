@@ -200,6 +200,115 @@ describe('EventStore', () => {
     });
   });
 
+  describe('appends sent together (group commit)', () => {
+    /** Two appends that take the batcher's two places in flight: what comes next waits. */
+    const occupy = () =>
+      Promise.all([
+        store.append(uuidv4(), [event(0)], 'no_stream'),
+        store.append(uuidv4(), [event(0)], 'no_stream'),
+      ]);
+    const transactionOf = async (stream: string): Promise<string[]> =>
+      (
+        await dataSource.query(
+          `SELECT DISTINCT transaction_id::text AS t FROM events WHERE stream_id = $1`,
+          [stream],
+        )
+      ).map((r: { t: string }) => r.t);
+
+    it('stores the appends that waited in one transaction, each as if alone', async () => {
+      const streams = Array.from({ length: 8 }, () => uuidv4());
+      const busy = occupy();
+      const results = await Promise.all(
+        streams.map((stream, i) => store.append(stream, [event(i), event(i + 100)], 'no_stream')),
+      );
+      await busy;
+      const transactions = new Set((await Promise.all(streams.map(transactionOf))).flat());
+      expect(transactions.size).toBe(1);
+      for (const [i, stream] of streams.entries()) {
+        const read = await store.readStream(stream);
+        expect(read.map((e) => [e.version, e.data.n])).toEqual([
+          [0, i],
+          [1, i + 100],
+        ]);
+        expect(results[i].events).toEqual(read);
+        expect(results[i].version).toBe(1);
+        expect(results[i].position).toBe(read[1].position);
+      }
+      // In the order they were given: positions follow it.
+      const positions = results.map((r) => r.position);
+      expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+    });
+
+    it('fails only the append whose expectation does not hold; the others commit together', async () => {
+      const behind = uuidv4();
+      await store.append(behind, [event(0)], 'no_stream');
+      const [a, c] = [uuidv4(), uuidv4()];
+      const busy = occupy();
+      const results = await Promise.allSettled([
+        store.append(a, [event(1)], 'no_stream'),
+        store.append(behind, [event(1)], 5),
+        store.append(c, [event(1)], 'no_stream'),
+        store.append(uuidv4(), [event(1)], 'stream_exists'),
+      ]);
+      await busy;
+      expect(results.map((r) => r.status)).toEqual([
+        'fulfilled',
+        'rejected',
+        'fulfilled',
+        'rejected',
+      ]);
+      expect((results[1] as PromiseRejectedResult).reason).toMatchObject({
+        code: 'CONCURRENCY_CONFLICT',
+        actual: 0,
+      });
+      expect((results[3] as PromiseRejectedResult).reason).toBeInstanceOf(ConcurrencyError);
+      expect(await transactionOf(a)).toEqual(await transactionOf(c));
+      expect(await store.streamVersion(behind)).toBe(0);
+    });
+
+    it('fails only the append at fault when a constraint or bad data fails the batch', async () => {
+      const taken = uuidv4();
+      await store.append(uuidv4(), [event(0, taken)], 'no_stream');
+      const [a, b, c] = [uuidv4(), uuidv4(), uuidv4()];
+      const busy = occupy();
+      const results = await Promise.allSettled([
+        store.append(a, [event(1)], 'no_stream'),
+        // An event id already stored in another stream: the unique index refuses it.
+        store.append(b, [event(1, taken)], 'no_stream'),
+        store.append(c, [event(1)], 'no_stream'),
+        // PostgreSQL's jsonb cannot hold the character \u0000 (22P05).
+        store.append(uuidv4(), [{ ...event(1), data: { s: 'nul \u0000' } }], 'no_stream'),
+      ]);
+      await busy;
+      expect(results.map((r) => r.status)).toEqual([
+        'fulfilled',
+        'rejected',
+        'fulfilled',
+        'rejected',
+      ]);
+      expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(ConcurrencyError);
+      expect((results[3] as PromiseRejectedResult).reason).toMatchObject({ code: '22P05' });
+      expect(await store.streamVersion(a)).toBe(0);
+      expect(await store.streamVersion(b)).toBe(-1);
+      expect(await store.streamVersion(c)).toBe(0);
+    });
+
+    it('answers a retried append in a batch with the events stored the first time', async () => {
+      const stream = uuidv4();
+      const ids = [uuidv4(), uuidv4()];
+      const first = await store.append(stream, [event(1, ids[0]), event(2, ids[1])], 'no_stream');
+      const busy = occupy();
+      const [retry, other] = await Promise.all([
+        store.append(stream, [event(1, ids[0]), event(2, ids[1])], 'no_stream'),
+        store.append(uuidv4(), [event(3)], 'no_stream'),
+      ]);
+      await busy;
+      expect(retry).toEqual(first);
+      expect(other.version).toBe(0);
+      expect(await store.readStream(stream)).toHaveLength(2);
+    });
+  });
+
   describe('readAll', () => {
     it('never skips an event whose transaction commits after later ones', async () => {
       const slow = new pg.Client({ connectionString: url });
