@@ -10,7 +10,7 @@ interface Request {
  * A batcher whose batches are recorded and end when the test says: `finish(k)` answers every
  * append of the k-th batch sent with its stream and events, `fail(k, error)` rejects them all.
  */
-function harness(limits = { inFlight: 2, events: 1000 }) {
+function harness(limits = { inFlight: 2, events: 1000, slowAfterMs: 60_000 }) {
   const sent: { requests: Request[]; end: (error?: Error) => void }[] = [];
   const batcher = new AppendBatcher<Request, string>((requests) => {
     let end!: (error?: Error) => void;
@@ -61,32 +61,51 @@ describe('AppendBatcher', () => {
     await expect(Promise.all(waiting)).resolves.toEqual(['s3:c', 's4:d', 's5:e']);
   });
 
-  it('keeps a stream in one batch at a time, its appends in the order they came', async () => {
+  it('sends an append to a stream that has one waiting or in flight alone, at once', async () => {
     const { add, batches, finish } = harness();
     const first = add('s1', 'a');
     add('s2', 'b');
-    const second = add('s1', 'c');
-    const other = add('s3', 'd');
-    const third = add('s1', 'e');
-    await finish(1);
-    // s1 has a batch in flight: its appends wait for it, the other stream goes.
-    expect(batches()[2]).toEqual(['s3:d']);
+    const waiting = add('s3', 'c');
+    // Both places are taken, yet these go at once: s1 is in flight, s3 waits.
+    const second = add('s1', 'd');
+    const third = add('s3', 'e');
+    expect(batches()).toEqual([['s1:a'], ['s2:b'], ['s1:d'], ['s3:e']]);
     await finish(0);
-    expect(batches()[3]).toEqual(['s1:c']);
-    await finish(2);
-    await finish(3);
-    expect(batches()[4]).toEqual(['s1:e']);
-    await finish(4);
-    await expect(Promise.all([first, second, other, third])).resolves.toEqual([
+    expect(batches()[4]).toEqual(['s3:c']);
+    for (const k of [1, 2, 3, 4]) await finish(k);
+    await expect(Promise.all([first, second, waiting, third])).resolves.toEqual([
       's1:a',
-      's1:c',
-      's3:d',
-      's1:e',
+      's1:d',
+      's3:c',
+      's3:e',
     ]);
   });
 
+  it('batches a stream again once its append has its answer', async () => {
+    const { add, batches, finish } = harness({ inFlight: 1, events: 1000, slowAfterMs: 60_000 });
+    add('s0', 'x');
+    add('s1', 'a');
+    await finish(0);
+    await finish(1);
+    add('s0', 'y');
+    add('s1', 'b');
+    expect(batches()).toEqual([['s0:x'], ['s1:a'], ['s0:y']]);
+    await finish(2);
+    expect(batches()[3]).toEqual(['s1:b']);
+  });
+
+  it('stops counting a batch still in flight after slowAfterMs against the limit', async () => {
+    const { add, batches } = harness({ inFlight: 1, events: 1000, slowAfterMs: 20 });
+    add('s1', 'a');
+    add('s2', 'b');
+    expect(batches()).toEqual([['s1:a']]);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    // The first batch never ended: the second went all the same.
+    expect(batches()).toEqual([['s1:a'], ['s2:b']]);
+  });
+
   it('caps a batch by its events; an append larger than the cap goes alone', async () => {
-    const { add, batches, finish } = harness({ inFlight: 1, events: 3 });
+    const { add, batches, finish } = harness({ inFlight: 1, events: 3, slowAfterMs: 60_000 });
     add('s0', 'x');
     add('s1', 'a', 'b');
     add('s2', 'c', 'd');
@@ -101,22 +120,12 @@ describe('AppendBatcher', () => {
     expect(batches()[3]).toEqual(['s3:e,f,g,h']);
   });
 
-  it('does not let a later append of a stream pass one that did not fit', async () => {
-    const { add, batches, finish } = harness({ inFlight: 1, events: 3 });
-    add('s0', 'x');
-    add('s1', 'a', 'b');
-    add('s2', 'c', 'd');
-    add('s2', 'e');
-    await finish(0);
-    expect(batches()[1]).toEqual(['s1:a,b']);
-    await finish(1);
-    expect(batches()[2]).toEqual(['s2:c,d']);
-    await finish(2);
-    expect(batches()[3]).toEqual(['s2:e']);
-  });
-
   it("rejects a failed batch's appends, and goes on with the next", async () => {
-    const { add, batches, fail, finish } = harness({ inFlight: 1, events: 1000 });
+    const { add, batches, fail, finish } = harness({
+      inFlight: 1,
+      events: 1000,
+      slowAfterMs: 60_000,
+    });
     const lost = add('s1', 'a');
     const waiting = add('s2', 'b');
     await fail(0, new Error('connection lost'));

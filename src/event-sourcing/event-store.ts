@@ -1,11 +1,12 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
+import pg from 'pg';
 import { DataSource, EntityManager } from 'typeorm';
 import { v4 as uuidv4 } from 'uuid';
 import { ConcurrencyError } from './errors.js';
 import type { EventMetadata, JsonObject, StoredEvent } from './event-registry.js';
 import { EVENT_SOURCING_OPTIONS, type ResolvedEventSourcingOptions } from './options.js';
 import { AppendBatcher } from './append-batcher.js';
-import { failsStatementOnly, PreparedStatement } from './prepared-statement.js';
+import { PreparedStatement } from './prepared-statement.js';
 import { eventStoreTables, type EventStoreTables } from './tables.js';
 
 /**
@@ -75,18 +76,23 @@ WHERE ($7::int IS NULL OR head.v = $7::int) AND (NOT $8::bool OR head.v >= 0)
 ORDER BY e.i
 RETURNING version, global_position AS "position", ${RECORDED_MS}`;
 
-// Several appends to distinct streams in one statement: the same head check and insert for each,
-// the appends' own fields passed as arrays ($1-$3, append a in row a), their events' as arrays of
-// every event in order ($4 and $5: which append it is in, and its place in it). An append whose
-// expectation does not hold gets no row; the others are stored all the same.
+// Several appends to distinct streams in one statement: the same head check and insert for each.
+// The appends' own fields are arrays, append a at index a ($1-$3); their events' are arrays of
+// every event in order ($4-$10), with the append each is in ($4) and its place in it ($5). An
+// append whose expectation does not hold gets a null head, and none of its events is inserted; the
+// others are stored all the same. The heads are read once per append, into an array.
 const APPEND_SEVERAL = (t: EventStoreTables) => `
+WITH h AS MATERIALIZED (
+  SELECT array_agg(CASE WHEN (r.expected IS NULL OR x.head = r.expected) AND (NOT r.must_exist OR x.head >= 0)
+                   THEN x.head END ORDER BY r.a) AS heads
+  FROM unnest($1::text[], $2::int[], $3::bool[]) WITH ORDINALITY AS r(stream_id, expected, must_exist, a)
+  CROSS JOIN LATERAL (SELECT coalesce(max(version), -1) AS head FROM ${t.events} WHERE stream_id = r.stream_id) AS x
+)
 INSERT INTO ${t.events} (stream_id, version, event_id, type, schema_version, data, metadata)
-SELECT s.stream_id, s.head + e.i, e.event_id, e.type, e.schema_version, e.data, e.metadata
-FROM (SELECT r.*, (SELECT coalesce(max(version), -1) FROM ${t.events} WHERE stream_id = r.stream_id) AS head
-      FROM unnest($1::text[], $2::int[], $3::bool[]) WITH ORDINALITY AS r(stream_id, expected, must_exist, a)) AS s
-JOIN unnest($4::int[], $5::int[], $6::uuid[], $7::text[], $8::int[], $9::jsonb[], $10::jsonb[])
-       AS e(a, i, event_id, type, schema_version, data, metadata) ON e.a = s.a
-WHERE (s.expected IS NULL OR s.head = s.expected) AND (NOT s.must_exist OR s.head >= 0)
+SELECT ($1::text[])[e.a], h.heads[e.a] + e.i, e.event_id, e.type, e.schema_version, e.data, e.metadata
+FROM h, unnest($4::int[], $5::int[], $6::uuid[], $7::text[], $8::int[], $9::jsonb[], $10::jsonb[])
+          AS e(a, i, event_id, type, schema_version, data, metadata)
+WHERE h.heads[e.a] IS NOT NULL
 ORDER BY e.a, e.i
 RETURNING stream_id AS "streamId", version, global_position AS "position", ${RECORDED_MS}`;
 
@@ -140,11 +146,15 @@ interface AppendRequest {
   mustExist: boolean;
 }
 
+const LONE_SURROGATE = /\p{Cs}/u;
+
 function appendRequest(
   streamId: string,
   events: NewEvent[],
   expected: ExpectedVersion,
 ): AppendRequest {
+  // Sent as UTF-8, a lone surrogate would be stored as U+FFFD: under another id than the one given.
+  if (LONE_SURROGATE.test(streamId)) throw new Error('a stream id must be well-formed Unicode');
   return {
     streamId,
     events,
@@ -276,8 +286,9 @@ export class EventStore {
 
   /**
    * The appends of one of the batcher's batches (distinct streams): alone, or in one statement.
-   * Where that statement fails on a constraint, bad data or a lost race, it stored nothing, and
-   * each append runs again alone, so that only those at fault fail.
+   * Where the server fails that statement (on a constraint, bad data, a lost race, a lock or
+   * statement timeout...), it stored nothing, and each append runs again alone, so that only those
+   * at fault fail. A lost or refused connection fails them all alike.
    */
   private sendTogether(requests: AppendRequest[]): Promise<AppendResult>[] {
     if (requests.length === 1) return [this.appendOne(requests[0], this.dataSource)];
@@ -287,7 +298,7 @@ export class EventStore {
       try {
         assigned = (await sent)[a];
       } catch (error) {
-        if (failsStatementOnly(error)) return this.appendOne(request, this.dataSource);
+        if (refusedByServer(error)) return this.appendOne(request, this.dataSource);
         throw error;
       }
       if (assigned) return this.appended(request, assigned);
@@ -302,6 +313,11 @@ export class EventStore {
    * @throws what the statement throws; then nothing of any of them is stored.
    */
   private async appendSeveral(requests: AppendRequest[]): Promise<(Assigned[] | undefined)[]> {
+    // Inserted in the order of their streams' ids: two processes' batches on the same streams then
+    // wait for each other's rows in the same order, never in a cycle (a deadlock).
+    const ordered = [...requests].sort((x, y) =>
+      x.streamId < y.streamId ? -1 : x.streamId > y.streamId ? 1 : 0,
+    );
     const of: number[] = [];
     const index: number[] = [];
     const eventIds: string[] = [];
@@ -309,7 +325,7 @@ export class EventStore {
     const schemaVersions: number[] = [];
     const data: JsonObject[] = [];
     const metadata: EventMetadata[] = [];
-    requests.forEach((request, a) => {
+    ordered.forEach((request, a) => {
       request.events.forEach((event, i) => {
         of.push(a + 1);
         index.push(i + 1);
@@ -323,9 +339,9 @@ export class EventStore {
     const rows = await this.prepared.appendSeveral.rows<Assigned & { streamId: string }>(
       this.dataSource,
       [
-        requests.map((r) => r.streamId),
-        requests.map((r) => r.exact),
-        requests.map((r) => r.mustExist),
+        ordered.map((r) => r.streamId),
+        ordered.map((r) => r.exact),
+        ordered.map((r) => r.mustExist),
         of,
         index,
         eventIds,
@@ -503,4 +519,15 @@ function toEvent(r: EventRow): StoredEvent & { transactionId?: string } {
     recordedAt: new Date(r.recordedAt),
     transactionId: r.transactionId,
   };
+}
+
+/**
+ * The server answered the statement with an error, so its transaction (autocommit) stored nothing,
+ * and the cause may be one of the appends it held: any error of the server but a connection it
+ * lost or refused (classes 08 and 53, and 57P: shut down, crashed, not yet accepting).
+ */
+function refusedByServer(error: unknown): boolean {
+  if (!(error instanceof pg.DatabaseError)) return false;
+  const code = error.code ?? '';
+  return !['08', '53'].includes(code.slice(0, 2)) && !code.startsWith('57P');
 }

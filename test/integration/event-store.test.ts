@@ -234,9 +234,13 @@ describe('EventStore', () => {
         expect(results[i].version).toBe(1);
         expect(results[i].position).toBe(read[1].position);
       }
-      // In the order they were given: positions follow it.
-      const positions = results.map((r) => r.position);
-      expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+      // Inserted in the order of their streams' ids (two processes' batches never deadlock).
+      const byId = [...results].sort((x, y) =>
+        x.events[0].streamId < y.events[0].streamId ? -1 : 1,
+      );
+      expect(byId.map((r) => r.position)).toEqual(
+        results.map((r) => r.position).sort((a, b) => a - b),
+      );
     });
 
     it('fails only the append whose expectation does not hold; the others commit together', async () => {
@@ -291,6 +295,69 @@ describe('EventStore', () => {
       expect(await store.streamVersion(a)).toBe(0);
       expect(await store.streamVersion(b)).toBe(-1);
       expect(await store.streamVersion(c)).toBe(0);
+    });
+
+    it('does not hold up appends to other streams behind a stream another transaction locks', async () => {
+      const [x, y] = [uuidv4(), uuidv4()];
+      const other = new pg.Client({ connectionString: url });
+      await other.connect();
+      try {
+        await other.query('BEGIN');
+        await other.query(
+          `INSERT INTO events (stream_id, version, type) VALUES ($1, 0, 'Happened'), ($2, 0, 'Happened')`,
+          [x, y],
+        );
+        // Both wait for that transaction, in the batcher's two places in flight.
+        const blocked = [x, y].map((s) => store.append(s, [event(1)], 'no_stream'));
+        const free = await store.append(uuidv4(), [event(1)], 'no_stream');
+        expect(free.version).toBe(0);
+        await other.query('ROLLBACK');
+        expect((await Promise.all(blocked)).map((r) => r.version)).toEqual([0, 0]);
+      } finally {
+        await other.end();
+      }
+    });
+
+    it('fails only the append whose lock wait times out; the others of its batch are stored', async () => {
+      const options = dataSourceOptions(url);
+      const timed = await new DataSource({
+        ...options,
+        extra: { max: 10, options: '-c lock_timeout=300' },
+      } as typeof options).initialize();
+      const other = new pg.Client({ connectionString: url });
+      await other.connect();
+      try {
+        const timedStore = new EventStore(timed);
+        const locked = uuidv4();
+        await other.query('BEGIN');
+        await other.query(
+          `INSERT INTO events (stream_id, version, type) VALUES ($1, 0, 'Happened')`,
+          [locked],
+        );
+        const busy = Promise.all([
+          timedStore.append(uuidv4(), [event(0)], 'no_stream'),
+          timedStore.append(uuidv4(), [event(0)], 'no_stream'),
+        ]);
+        const [a, c] = [uuidv4(), uuidv4()];
+        const results = await Promise.allSettled([
+          timedStore.append(a, [event(1)], 'no_stream'),
+          timedStore.append(locked, [event(1)], 'no_stream'),
+          timedStore.append(c, [event(1)], 'no_stream'),
+        ]);
+        await busy;
+        expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+        expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ code: '55P03' });
+        await other.query('ROLLBACK');
+      } finally {
+        await other.end();
+        await timed.destroy();
+      }
+    });
+
+    it('refuses a stream id that is not well-formed Unicode (it would be stored under another)', async () => {
+      await expect(store.append('lone \ud800', [event(1)], 'no_stream')).rejects.toThrow(
+        /well-formed/,
+      );
     });
 
     it('answers a retried append in a batch with the events stored the first time', async () => {
