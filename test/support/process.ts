@@ -219,20 +219,24 @@ function canBind(port: number): Promise<boolean> {
  * does not get ready in time.
  */
 export async function startAppProcess(options: {
-  databaseUrl: string;
+  /** Undefined: the embedded database (give `DATA_DIR` in `env`). */
+  databaseUrl: string | undefined;
   env?: Record<string, string>;
   readyTimeoutMs?: number;
+  /** In a process group of its own, as a command run in a terminal is (Ctrl-C reaches all of it). */
+  detached?: boolean;
 }): Promise<AppProcess> {
   const main = await prepareAppBuild();
   const port = await freePort();
   const child = spawn(process.execPath, [main], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
       ...options.env,
-      DATABASE_URL: options.databaseUrl,
+      ...(options.databaseUrl === undefined ? {} : { DATABASE_URL: options.databaseUrl }),
       PORT: String(port),
       LOG_LEVEL: options.env?.LOG_LEVEL ?? 'warn',
     },
