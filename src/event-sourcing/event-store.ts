@@ -1,8 +1,7 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import pg from 'pg';
 import { DataSource, EntityManager } from 'typeorm';
 import { v4 as uuidv4 } from 'uuid';
-import { ConcurrencyError } from './errors.js';
+import { ConcurrencyError, isConnectionError } from './errors.js';
 import type { EventMetadata, JsonObject, StoredEvent } from './event-registry.js';
 import { EVENT_SOURCING_OPTIONS, type ResolvedEventSourcingOptions } from './options.js';
 import { AppendBatcher } from './append-batcher.js';
@@ -286,9 +285,11 @@ export class EventStore {
 
   /**
    * The appends of one of the batcher's batches (distinct streams): alone, or in one statement.
-   * Where the server fails that statement (on a constraint, bad data, a lost race, a lock or
-   * statement timeout...), it stored nothing, and each append runs again alone, so that only those
-   * at fault fail. A lost or refused connection fails them all alike.
+   * Where that statement fails otherwise than by losing its connection (the server refused it: a
+   * constraint, bad data, a lost race, a lock or statement timeout...; or it could not be sent: a
+   * value that does not serialize), it stored nothing, and each append runs again alone, so that
+   * only those at fault fail. A lost or refused connection fails them all alike (the commit may
+   * have happened: running them again could store them twice).
    */
   private sendTogether(requests: AppendRequest[]): Promise<AppendResult>[] {
     if (requests.length === 1) return [this.appendOne(requests[0], this.dataSource)];
@@ -298,7 +299,7 @@ export class EventStore {
       try {
         assigned = (await sent)[a];
       } catch (error) {
-        if (refusedByServer(error)) return this.appendOne(request, this.dataSource);
+        if (!isConnectionError(error)) return this.appendOne(request, this.dataSource);
         throw error;
       }
       if (assigned) return this.appended(request, assigned);
@@ -519,15 +520,4 @@ function toEvent(r: EventRow): StoredEvent & { transactionId?: string } {
     recordedAt: new Date(r.recordedAt),
     transactionId: r.transactionId,
   };
-}
-
-/**
- * The server answered the statement with an error, so its transaction (autocommit) stored nothing,
- * and the cause may be one of the appends it held: any error of the server but a connection it
- * lost or refused (classes 08 and 53, and 57P: shut down, crashed, not yet accepting).
- */
-function refusedByServer(error: unknown): boolean {
-  if (!(error instanceof pg.DatabaseError)) return false;
-  const code = error.code ?? '';
-  return !['08', '53'].includes(code.slice(0, 2)) && !code.startsWith('57P');
 }

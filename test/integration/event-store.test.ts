@@ -7,6 +7,7 @@ import {
   ConcurrencyError,
   EventStore,
   LOG_START,
+  type JsonObject,
   type LogCheckpoint,
   type NewEvent,
 } from '../../src/event-sourcing/index.js';
@@ -282,6 +283,8 @@ describe('EventStore', () => {
         store.append(c, [event(1)], 'no_stream'),
         // PostgreSQL's jsonb cannot hold the character \u0000 (22P05).
         store.append(uuidv4(), [{ ...event(1), data: { s: 'nul \u0000' } }], 'no_stream'),
+        // Nor can JSON hold a bigint: the statement cannot even be sent.
+        store.append(uuidv4(), [{ ...event(1), data: { n: 1n } as unknown as JsonObject }], -1),
       ]);
       await busy;
       expect(results.map((r) => r.status)).toEqual([
@@ -289,9 +292,11 @@ describe('EventStore', () => {
         'rejected',
         'fulfilled',
         'rejected',
+        'rejected',
       ]);
       expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(ConcurrencyError);
       expect((results[3] as PromiseRejectedResult).reason).toMatchObject({ code: '22P05' });
+      expect((results[4] as PromiseRejectedResult).reason).toBeInstanceOf(TypeError);
       expect(await store.streamVersion(a)).toBe(0);
       expect(await store.streamVersion(b)).toBe(-1);
       expect(await store.streamVersion(c)).toBe(0);
