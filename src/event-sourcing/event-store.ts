@@ -1,4 +1,5 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
+import pg from 'pg';
 import { DataSource, EntityManager } from 'typeorm';
 import { v4 as uuidv4 } from 'uuid';
 import { ConcurrencyError, isConnectionError } from './errors.js';
@@ -285,11 +286,12 @@ export class EventStore {
 
   /**
    * The appends of one of the batcher's batches (distinct streams): alone, or in one statement.
-   * Where that statement fails otherwise than by losing its connection (the server refused it: a
-   * constraint, bad data, a lost race, a lock or statement timeout...; or it could not be sent: a
-   * value that does not serialize), it stored nothing, and each append runs again alone, so that
-   * only those at fault fail. A lost or refused connection fails them all alike (the commit may
-   * have happened: running them again could store them twice).
+   * Where that statement fails otherwise than by losing its connection, each append runs again
+   * alone, so that only those at fault fail. An error of the server (a constraint, bad data, a lost
+   * race, a lock or statement timeout...) means it stored nothing. Any other (a value that does
+   * not serialize, a client-side timeout) may have come after the commit: those runs look for
+   * their events by id first, as a retry does (no event is stored twice either way: event ids are
+   * unique). A lost or refused connection fails them all alike, as it fails an append alone.
    */
   private sendTogether(requests: AppendRequest[]): Promise<AppendResult>[] {
     if (requests.length === 1) return [this.appendOne(requests[0], this.dataSource)];
@@ -299,8 +301,9 @@ export class EventStore {
       try {
         assigned = (await sent)[a];
       } catch (error) {
-        if (!isConnectionError(error)) return this.appendOne(request, this.dataSource);
-        throw error;
+        if (isConnectionError(error)) throw error;
+        const refused = error instanceof pg.DatabaseError;
+        return this.appendOne(refused ? request : { ...request, retried: true }, this.dataSource);
       }
       if (assigned) return this.appended(request, assigned);
       return this.notAppended(request, this.dataSource);

@@ -41,6 +41,9 @@ describe('Ctrl-C on the app with its embedded database', () => {
 
   afterAll(async () => {
     await cleanUpAppProcesses();
+    // Whatever the test reached: a server it started is stopped before its folder goes.
+    const pidFile = await readFile(join(dataDir, 'pg', 'postmaster.pid'), 'utf8').catch(() => '');
+    serverPid ||= Number(pidFile.split('\n')[0]);
     if (serverPid && alive(serverPid)) process.kill(serverPid, 'SIGINT');
     for (let i = 0; i < 100 && serverPid && alive(serverPid); i++) {
       await new Promise((done) => setTimeout(done, 100));
@@ -64,16 +67,20 @@ describe('Ctrl-C on the app with its embedded database', () => {
 
     const accounts = await openAccounts(app.baseUrl, 4);
     let stop = false;
+    let answered = 0;
     const clients = Array.from({ length: 8 }, (_, i) => i);
     const load = runPool(clients, 8, async (i) => {
       for (let k = 0; !stop && !app.hasExited(); k++) {
-        await call(app.baseUrl, 'POST', `/accounts/${accounts[(i + k) % 4]}/deposits`, {
+        const res = await call(app.baseUrl, 'POST', `/accounts/${accounts[(i + k) % 4]}/deposits`, {
           body: { amount: 1 },
           timeoutMs: 5_000,
         }).catch(() => undefined);
+        if (res?.status === 201) answered += 1;
       }
     });
     await new Promise((done) => setTimeout(done, 500));
+    // Deposits are flowing when the signal comes.
+    expect(answered).toBeGreaterThan(0);
     // What a terminal does on Ctrl-C: SIGINT to every process of the foreground group.
     process.kill(-app.child.pid!, 'SIGINT');
     const exit = await app.waitForExit(15_000);

@@ -5,9 +5,11 @@
  * command", an error event on each client still open: `npm start` logged it at SIGTERM).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import {
   startEmbeddedDatabase,
@@ -45,5 +47,39 @@ describe('the embedded database', () => {
       await expect(after.connect()).rejects.toThrow(/ECONNREFUSED/);
     }
     expect(errors).toEqual([]);
+  }, 120_000);
+
+  it('stops with this process when a signal ends it before it handles signals (Ctrl-C at start)', async () => {
+    const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+    const child = spawn(
+      join(root, 'node_modules', '.bin', 'tsx'),
+      [join(root, 'test', 'support', 'embedded-start-only.ts'), join(dir, 'interrupted')],
+      { cwd: root, detached: true, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+    let output = '';
+    child.stdout.setEncoding('utf8');
+    const started = new Promise<number>((done, fail) => {
+      child.stdout.on('data', (chunk: string) => {
+        output += chunk;
+        const match = /server (\d+)/.exec(output);
+        if (match) done(Number(match[1]));
+      });
+      void exited.then((code) => fail(new Error(`exited (${code}) before the server started`)));
+    });
+    const pid = await started;
+    // A terminal's Ctrl-C: SIGINT to the whole group, of which the server is not.
+    process.kill(-child.pid!, 'SIGINT');
+    await exited;
+    let alive = true;
+    for (let i = 0; i < 100 && alive; i++) {
+      try {
+        process.kill(pid, 0);
+        await new Promise((done) => setTimeout(done, 100));
+      } catch {
+        alive = false;
+      }
+    }
+    expect(alive).toBe(false);
   }, 120_000);
 });

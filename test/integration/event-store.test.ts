@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { v4 as uuidv4 } from 'uuid';
@@ -363,6 +363,39 @@ describe('EventStore', () => {
       await expect(store.append('lone \ud800', [event(1)], 'no_stream')).rejects.toThrow(
         /well-formed/,
       );
+    });
+
+    it('answers right when a batch fails after its commit, otherwise than by its connection', async () => {
+      // Fault injected: the next batch commits, then its answer is lost to an error that is not
+      // the server's (a client-side timeout, say): whether it was stored is unknown.
+      type Several = { appendSeveral(requests: unknown[]): Promise<unknown> };
+      const several = store as unknown as Several;
+      const original = several.appendSeveral.bind(store);
+      const spy = jest.spyOn(several, 'appendSeveral').mockImplementationOnce(async (requests) => {
+        await original(requests);
+        throw new Error('Query read timeout');
+      });
+      try {
+        const existing = uuidv4();
+        await store.append(existing, [event(0)], 'no_stream');
+        const [a, b] = [uuidv4(), uuidv4()];
+        const busy = occupy();
+        const results = await Promise.all([
+          store.append(a, [event(1), event(2)], 'no_stream'),
+          store.append(b, [event(1)], 'any'),
+          store.append(existing, [event(1)], 'stream_exists'),
+        ]);
+        await busy;
+        expect(spy).toHaveBeenCalled();
+        expect(results.map((r) => r.version)).toEqual([1, 0, 1]);
+        for (const [i, stream] of [a, b, existing].entries()) {
+          const read = await store.readStream(stream);
+          expect(read).toHaveLength(results[i].version + 1);
+          expect(results[i].events).toEqual(read.slice(-results[i].events.length));
+        }
+      } finally {
+        spy.mockRestore();
+      }
     });
 
     it('answers a retried append in a batch with the events stored the first time', async () => {
