@@ -51,7 +51,7 @@ describe('Ctrl-C on the app with its embedded database', () => {
     await rm(dataDir, { recursive: true, force: true });
   }, 30_000);
 
-  it('stops both cleanly, the server by a smart shutdown, while deposits are in flight', async () => {
+  it('stops both, no session of the app terminated, while deposits are in flight', async () => {
     const app = await startAppProcess({
       databaseUrl: undefined,
       env: { DATA_DIR: dataDir, LOG_LEVEL: 'info' },
