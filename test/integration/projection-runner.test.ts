@@ -260,6 +260,30 @@ describe('ProjectionRunner', () => {
     }
   });
 
+  it('runs batches and rebuilds without JIT, and without waiting for the WAL flush at commit', async () => {
+    const event = { type: 'Marked', schemaVersion: 1, data: { n: 1 } };
+    await append(uuidv4(), [event], 'no_stream');
+    const settings: string[][] = [];
+    duringBatch = async (manager) => {
+      const [row] = await manager.query(
+        `SELECT current_setting('jit') AS jit, current_setting('synchronous_commit') AS sync`,
+      );
+      settings.push([row.jit, row.sync]);
+    };
+    try {
+      // The server's own default is what a batch would get otherwise.
+      const { rows } = await other.query(`SELECT current_setting('jit') AS jit`);
+      expect(rows[0].jit).toBe('on');
+      const r = runner();
+      expect(await r.processBatch()).toBeGreaterThan(0);
+      await r.rebuild();
+      expect(settings.length).toBeGreaterThanOrEqual(2);
+      for (const s of settings) expect(s).toEqual(['off', 'off']);
+    } finally {
+      duringBatch = async () => undefined;
+    }
+  });
+
   describe('writes a handler defers', () => {
     const event = (n: number) => ({ type: 'Marked', schemaVersion: 1, data: { n } });
     const parked = async () =>

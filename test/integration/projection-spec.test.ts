@@ -173,10 +173,11 @@ describe('the account read models, as projection specs', () => {
         await applyBatch(projection, [envelope(1, new MoneyDeposited(id, 3))], manager);
         await applyBatch(projection, [envelope(1, new MoneyDeposited(id, 3))], manager); // replay
         const lines = await statementOf(manager);
-        expect(lines.map((l) => [l.version, l.amount])).toEqual([
-          [0, 10],
-          [1, 3],
-          [2, 5],
+        // Its balance goes on from the line before it (10), not from the later one (15).
+        expect(lines.map((l) => [l.version, l.amount, l.balanceAfter])).toEqual([
+          [0, 10, 10],
+          [1, 3, 13],
+          [2, 5, 15],
         ]);
         throw rolledBack;
       })

@@ -32,19 +32,22 @@ export interface ProjectionDefinition extends Required<ProjectionOptions> {
 // Advisory locks do not give the transaction an id, so a processor waiting on its handlers does
 // not hold back the pg_snapshot_xmin fence of the others. The first key namespaces ours.
 const LOCK_NAMESPACE = 7_265_002;
-// Every transaction of a runner starts with the lock. Its commit need not wait for the WAL flush
-// (synchronous_commit off): a batch lost in a crash is lost with its checkpoint, and is read
-// again. Commits stop queueing behind the writers' flushes.
-const LOCK = `SELECT set_config('synchronous_commit', 'off', true),
-  pg_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext($1))`;
-// A batch opens its transaction, tries the lock (setting synchronous_commit as LOCK does) and,
+// Every transaction of a runner starts with the lock, and with its settings (TRANSACTION_SETTINGS).
+// Its commit need not wait for the WAL flush (synchronous_commit off): a batch lost in a crash is
+// lost with its checkpoint, and is read again. Commits stop queueing behind the writers' flushes.
+// And no JIT: PostgreSQL compiles a plan whose estimated cost passes jit_above_cost at each run
+// (5-25 ms here), as a set-based write of a rebuild's page over many accounts can estimate,
+// where the statement itself takes 10-20 ms.
+const TRANSACTION_SETTINGS = `set_config('synchronous_commit', 'off', true), set_config('jit', 'off', true)`;
+const LOCK = `SELECT ${TRANSACTION_SETTINGS}, pg_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext($1))`;
+// A batch opens its transaction, tries the lock (with the settings LOCK sets) and,
 // in a statement of its own, reads the checkpoint and the streams held back behind a parked
 // event: its snapshot must postdate the lock, or it could miss what the lock's last holder
 // committed (a checkpoint, parked or unparked streams). One simple query, so one round trip: in
 // READ COMMITTED (set here whatever the database's default) each of its statements takes a
 // snapshot of its own. Literals, since a simple query has no parameters.
 const OPEN_BATCH = (t: EventStoreTables, name: string) => `BEGIN ISOLATION LEVEL READ COMMITTED;
-  SELECT set_config('synchronous_commit', 'off', true),
+  SELECT ${TRANSACTION_SETTINGS},
     pg_try_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext(${pg.escapeLiteral(name)})) AS locked;
   SELECT transaction_id::text AS "transactionId", global_position AS "position",
     ARRAY(SELECT DISTINCT stream_id FROM ${t.parked} WHERE projection = ${pg.escapeLiteral(name)}) AS held
@@ -103,7 +106,7 @@ const PARK = (
 const PARKED_STREAMS = (t: EventStoreTables) =>
   `SELECT DISTINCT stream_id AS "streamId" FROM ${t.parked} WHERE projection = $1`;
 /** Events a rebuild reads and applies at once (or `batchSize`, if larger). */
-const REBUILD_PAGE_SIZE = 2_000;
+const REBUILD_PAGE_SIZE = 20_000;
 const HELD_BACK = 'held back: an earlier event of its stream is parked';
 
 /**
