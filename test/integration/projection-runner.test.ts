@@ -263,24 +263,29 @@ describe('ProjectionRunner', () => {
   it('runs batches and rebuilds without JIT, and without waiting for the WAL flush at commit', async () => {
     const event = { type: 'Marked', schemaVersion: 1, data: { n: 1 } };
     await append(uuidv4(), [event], 'no_stream');
+    // One connection, with JIT on whatever the server's default: the runner must switch it off.
+    const single = await new DataSource({
+      ...dataSourceOptions(url),
+      extra: { max: 1, options: '-c jit=on' },
+    }).initialize();
     const settings: string[][] = [];
+    const current = `SELECT current_setting('jit') AS jit, current_setting('synchronous_commit') AS sync`;
     duringBatch = async (manager) => {
-      const [row] = await manager.query(
-        `SELECT current_setting('jit') AS jit, current_setting('synchronous_commit') AS sync`,
-      );
+      const [row] = await manager.query(current);
       settings.push([row.jit, row.sync]);
     };
     try {
-      // The server's own default is what a batch would get otherwise.
-      const { rows } = await other.query(`SELECT current_setting('jit') AS jit`);
-      expect(rows[0].jit).toBe('on');
-      const r = runner();
+      const r = runner(single);
       expect(await r.processBatch()).toBeGreaterThan(0);
       await r.rebuild();
       expect(settings.length).toBeGreaterThanOrEqual(2);
       for (const s of settings) expect(s).toEqual(['off', 'off']);
+      // Settings of the transaction only: the pooled connection has JIT back after it.
+      const [after] = await single.query(current);
+      expect(after.jit).toBe('on');
     } finally {
       duringBatch = async () => undefined;
+      await single.destroy();
     }
   });
 
@@ -847,6 +852,46 @@ describe('ProjectionRunner', () => {
     const [{ last }] = (await other.query(`SELECT max(global_position)::int AS last FROM events`))
       .rows;
     expect(await checkpoint()).toBe(last);
+  });
+
+  it('parks the events behind a parked one of their stream, and applies the others as one batch', async () => {
+    const event = (n: number) => ({ type: 'Marked', schemaVersion: 1, data: { n } });
+    const [held, free] = [uuidv4(), uuidv4()];
+    const positions: number[] = [];
+    for (const [stream, n] of [
+      [held, 1],
+      [free, 2],
+      [held, 3],
+      [free, 4],
+    ] as const) {
+      const version = positions.length < 2 ? 'no_stream' : 0;
+      positions.push((await append(stream, [event(n)], version)).events[0].position);
+    }
+    const db = dataSource.createQueryRunner();
+    await db.connect();
+    await db.startTransaction();
+    try {
+      const events = await store.readPositions(positions, db.manager);
+      const calls = applied.length;
+      const r = runner() as unknown as {
+        applyWithSavepoints(events: unknown[], runner: unknown, held: Set<string>): Promise<void>;
+      };
+      await r.applyWithSavepoints(events, db, new Set([held]));
+      // One call of the handler, with the free stream's events (not one per event).
+      expect(applied.slice(calls)).toEqual([[positions[1], positions[3]]]);
+      const parked = await db.query(
+        `SELECT global_position::int AS position, error FROM parked_events
+          WHERE projection = 'marks' AND stream_id = $1 ORDER BY 1`,
+        [held],
+      );
+      expect(parked).toEqual([
+        { position: positions[0], error: expect.stringMatching(/held back/) },
+        { position: positions[2], error: expect.stringMatching(/held back/) },
+      ]);
+    } finally {
+      await db.rollbackTransaction();
+      await db.release();
+    }
   });
 
   /** Runs `work` with a DataSource on a pool of `max` connections, and one new Marked event. */

@@ -173,7 +173,8 @@ describe('the account read models, as projection specs', () => {
         await applyBatch(projection, [envelope(1, new MoneyDeposited(id, 3))], manager);
         await applyBatch(projection, [envelope(1, new MoneyDeposited(id, 3))], manager); // replay
         const lines = await statementOf(manager);
-        // Its balance goes on from the line before it (10), not from the later one (15).
+        // Its balance goes on from the line before it (10), not from the later one (15): its batch
+        // holds no later event of the account (with one, it goes on from the last line below that).
         expect(lines.map((l) => [l.version, l.amount, l.balanceAfter])).toEqual([
           [0, 10, 10],
           [1, 3, 13],
