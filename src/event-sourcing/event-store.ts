@@ -110,6 +110,22 @@ const READ_ALL = (
   ORDER BY transaction_id, global_position
   LIMIT $3`;
 
+// The last event the gap-safe read of the log can return now (READ_ALL's fence): every event up
+// to it is visible and final, and every event that commits later comes after it.
+const LOG_END = (t: EventStoreTables) => `SELECT transaction_id::text AS "transactionId",
+    global_position AS "position" FROM ${t.events}
+  WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+  ORDER BY transaction_id DESC, global_position DESC LIMIT 1`;
+
+// The log up to an end (LOG_END), stream by stream, each stream's events in version order.
+const READ_BY_STREAM = (
+  t: EventStoreTables,
+) => `SELECT ${COLUMNS}, transaction_id::text AS "transactionId" FROM ${t.events}
+  WHERE (stream_id, version) > ($1, $2::int)
+    AND (transaction_id, global_position) <= ($3::xid8, $4::bigint)
+  ORDER BY stream_id, version
+  LIMIT $5`;
+
 const BY_POSITIONS = (
   t: EventStoreTables,
 ) => `SELECT ${COLUMNS}, transaction_id::text AS "transactionId" FROM ${t.events}
@@ -183,6 +199,8 @@ export class EventStore {
     | 'appendSeveral'
     | 'readStream'
     | 'readAll'
+    | 'logEnd'
+    | 'readByStream'
     | 'byPositions'
     | 'byEventIds'
     | 'lastVersionAt'
@@ -212,6 +230,8 @@ export class EventStore {
       appendSeveral: APPEND_SEVERAL(t),
       readStream: READ_STREAM(t),
       readAll: READ_ALL(t),
+      logEnd: LOG_END(t),
+      readByStream: READ_BY_STREAM(t),
       byPositions: BY_POSITIONS(t),
       byEventIds: BY_EVENT_IDS(t),
       lastVersionAt: LAST_VERSION_AT(t),
@@ -419,6 +439,35 @@ export class EventStore {
    */
   readAllStatement(after: LogCheckpoint, limit: number): { sql: string; parameters: unknown[] } {
     return { sql: this.sql.readAll, parameters: [after.transactionId, after.position, limit] };
+  }
+
+  /**
+   * Where the gap-safe read of the log ({@link readAll}) ends now: every event up to it is
+   * visible and final, and any event that commits later comes after it. LOG_START if none.
+   */
+  async logEnd(db: Queryable = this.dataSource): Promise<LogCheckpoint> {
+    const [row] = await db.query(this.sql.logEnd);
+    return row ? { transactionId: row.transactionId, position: Number(row.position) } : LOG_START;
+  }
+
+  /**
+   * Up to `limit` events of the log up to `end` (see {@link logEnd}), stream by stream (by stream
+   * id), each stream's in version order, after the event at `after` (from the first if none).
+   */
+  async readByStream(
+    after: Pick<LogEvent, 'streamId' | 'version'> | undefined,
+    end: LogCheckpoint,
+    limit: number,
+    db: Queryable = this.dataSource,
+  ): Promise<LogEvent[]> {
+    const rows = await db.query(this.sql.readByStream, [
+      after?.streamId ?? '',
+      after?.version ?? -1,
+      end.transactionId,
+      end.position,
+      limit,
+    ]);
+    return this.logEvents(rows);
   }
 
   /** The events of the rows of {@link readAllStatement}. */

@@ -65,7 +65,7 @@ interface Folded {
  * Keeps {@link AccountSummary}: one statement per batch (UPSERT above), deferred (it goes with
  * the batch's commit); an event at or below the row's version (a replay) changes nothing.
  */
-@Projection({ name: ACCOUNT_SUMMARY, tables: [AccountSummary] })
+@Projection({ name: ACCOUNT_SUMMARY, tables: [AccountSummary], rebuildByStream: true })
 @EventsHandler(AccountOpened, MoneyDeposited, MoneyWithdrawn, AccountClosed)
 export class AccountSummaryProjection implements ProjectionHandler<AccountEvent> {
   handle(_event: AccountEvent, { manager, envelope, defer }: ProjectionContext): Promise<void> {

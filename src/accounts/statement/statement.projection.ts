@@ -50,7 +50,7 @@ const INSERT_LINES = `WITH b AS (
  * withdrawal with the running balance. A batch becomes one insert, deferred (it goes with the
  * batch's commit); an event that has its line already (a replay) adds nothing.
  */
-@Projection({ name: ACCOUNT_STATEMENT, tables: [StatementLine] })
+@Projection({ name: ACCOUNT_STATEMENT, tables: [StatementLine], rebuildByStream: true })
 @EventsHandler(AccountOpened, MoneyDeposited, MoneyWithdrawn)
 export class StatementProjection implements ProjectionHandler<MoneyEvent> {
   handle(_event: MoneyEvent, { manager, envelope, defer }: ProjectionContext): Promise<void> {

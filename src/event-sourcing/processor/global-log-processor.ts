@@ -331,9 +331,11 @@ export class GlobalLogProcessor implements OnApplicationBootstrap, BeforeApplica
         name: options.name,
         kind: options.kind ?? 'read-model',
         tables: [],
+        rebuildByStream: true,
         handlers: [],
       };
       definition.tables.push(...(options.tables ?? []));
+      definition.rebuildByStream &&= options.rebuildByStream ?? false;
       definition.handlers.push({ instance: instance as ProjectionHandler, events });
       definitions.set(options.name, definition);
     }

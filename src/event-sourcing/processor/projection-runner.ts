@@ -301,24 +301,33 @@ export class ProjectionRunner {
       // Nothing is parked now, and only this transaction parks for the projection until it ends.
       const held = new Set<string>();
       const pageSize = Math.max(this.options.batchSize, REBUILD_PAGE_SIZE);
-      let checkpoint = LOG_START;
+      // A projection whose rows each follow one stream replays stream by stream, up to where the
+      // log ends now, which becomes its checkpoint: the events that commit meanwhile come after
+      // it, for the batches that follow the rebuild.
+      const end = this.definition.rebuildByStream
+        ? await this.store.logEnd(runner.manager)
+        : undefined;
+      let checkpoint = end ?? LOG_START;
       // The next page is read on another pooled connection, and decoded, while this one is
       // applied: the database reads while the handlers write, and the decoding waits for the
       // handlers' statements instead of adding to them (events never change once visible). Only
       // a connection the pool has free at once: waiting for one could wait forever, as the
       // callers holding them may be waiting for this rebuild's lock (another rebuild, a retry).
       // Without one, the read waits its turn on the rebuild's own connection.
-      const readAhead = async (after: LogCheckpoint) => {
+      const readAhead = async (last?: LogEvent) => {
         const db = spareConnections(this.dataSource) > 0 ? this.dataSource.manager : runner.manager;
-        const events = await this.store.readAll(after, pageSize, db);
+        const events = end
+          ? await this.store.readByStream(last, end, pageSize, db)
+          : await this.store.readAll(last ? toCheckpoint(last) : LOG_START, pageSize, db);
         return { events, envelopes: this.decodeIfValid(events) };
       };
-      let next = readAhead(checkpoint);
+      let next = readAhead();
       for (;;) {
         const { events, envelopes } = await next;
         if (events.length === 0) break;
-        checkpoint = toCheckpoint(events[events.length - 1]);
-        next = readAhead(checkpoint);
+        const last = events[events.length - 1];
+        if (!end) checkpoint = toCheckpoint(last);
+        next = readAhead(last);
         // If applying fails, the replay rolls back and nobody awaits this read.
         next.catch(() => undefined);
         if (park) await this.applyWithSavepoints(events, runner, held, envelopes);
