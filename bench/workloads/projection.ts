@@ -14,7 +14,7 @@ const REBUILD_TIMEOUT_MS = 30 * 60_000;
 const MIN_EVENTS_PER_SECOND = 20_000;
 /** The tables the rebuilt projections write. */
 const VACUUM_READ_TABLES = 'VACUUM account_summaries, statement_lines';
-/** The page a rebuild reads (ProjectionRunner's REBUILD_PAGE_SIZE): the raw read uses the same. */
+/** The page a rebuild reads (the default `rebuildPageSize`): the raw read uses the same. */
 const BATCH = 20_000;
 
 // The same columns and order as the processor's read (recorded_at as milliseconds, as the store

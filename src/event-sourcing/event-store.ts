@@ -117,7 +117,9 @@ const LOG_END = (t: EventStoreTables) => `SELECT transaction_id::text AS "transa
   WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
   ORDER BY transaction_id DESC, global_position DESC LIMIT 1`;
 
-// The log up to an end (LOG_END), stream by stream, each stream's events in version order.
+// The log up to an end (LOG_END), stream by stream, each stream's events in version order: the
+// unique index (stream_id, version), whose order the row comparison follows (stream_id has the
+// database's collation, deterministic, as the unique constraint needs too).
 const READ_BY_STREAM = (
   t: EventStoreTables,
 ) => `SELECT ${COLUMNS}, transaction_id::text AS "transactionId" FROM ${t.events}

@@ -11,6 +11,11 @@ export interface EventSourcingOptions {
   runProcessors?: boolean;
   /** Events a processor reads and applies in one transaction. Default 500. */
   batchSize?: number;
+  /**
+   * Events a rebuild reads and applies at once (each handler's `handleBatch` gets them in one
+   * call). Default 20,000, or `batchSize` if larger.
+   */
+  rebuildPageSize?: number;
   /** Attempts at an event that keeps failing before it is parked (or the projection stops). Default 5. */
   poisonAfterAttempts?: number;
   /** What a projection does with such an event: `park` it and move on, or `stop`. Default park. */
@@ -57,6 +62,7 @@ export interface ResolvedEventSourcingOptions {
   snapshotEvery: number;
   runProcessors: boolean;
   batchSize: number;
+  rebuildPageSize: number;
   pollIntervalMs: number;
   poisonAfterAttempts: number;
   batchStuckAfterMs: number;
@@ -76,6 +82,7 @@ export function resolveOptions(options: EventSourcingOptions = {}): ResolvedEven
     snapshotEvery: options.snapshotEvery ?? 50,
     runProcessors: options.runProcessors ?? true,
     batchSize: options.batchSize ?? 500,
+    rebuildPageSize: options.rebuildPageSize ?? Math.max(options.batchSize ?? 500, 20_000),
     pollIntervalMs: options.pollIntervalMs ?? 250,
     poisonAfterAttempts: options.poisonAfterAttempts ?? 5,
     onPoison: options.onPoison ?? 'park',

@@ -105,8 +105,6 @@ const PARK = (
   VALUES ($1, $2, $3, $4, $5) ON CONFLICT (projection, global_position) DO UPDATE SET error = EXCLUDED.error`;
 const PARKED_STREAMS = (t: EventStoreTables) =>
   `SELECT DISTINCT stream_id AS "streamId" FROM ${t.parked} WHERE projection = $1`;
-/** Events a rebuild reads and applies at once (or `batchSize`, if larger). */
-const REBUILD_PAGE_SIZE = 20_000;
 const HELD_BACK = 'held back: an earlier event of its stream is parked';
 
 /**
@@ -300,7 +298,7 @@ export class ProjectionRunner {
       await runner.query(this.sql.unpark, [this.name]);
       // Nothing is parked now, and only this transaction parks for the projection until it ends.
       const held = new Set<string>();
-      const pageSize = Math.max(this.options.batchSize, REBUILD_PAGE_SIZE);
+      const pageSize = this.options.rebuildPageSize;
       // A projection whose rows each follow one stream replays stream by stream, up to where the
       // log ends now, which becomes its checkpoint: the events that commit meanwhile come after
       // it, for the batches that follow the rebuild.
