@@ -33,6 +33,17 @@ const FAILING_WRITE = -2;
 /** When the handler defers its writes, pg cannot serialize the parameter of this one's write. */
 const UNSERIALIZABLE = -3;
 
+/** A test database with the `marks` table and its projection's checkpoint. */
+async function marksDatabase() {
+  const url = await createTestDatabase();
+  const dataSource = await new DataSource(dataSourceOptions(url)).initialize();
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query(`CREATE TABLE marks (position bigint PRIMARY KEY)`);
+  await client.query(`INSERT INTO projection_checkpoints (name) VALUES ('marks')`);
+  return { url, dataSource, store: new EventStore(dataSource), client };
+}
+
 // One runner driven batch by batch, its handler writing a row per event into `marks`.
 describe('ProjectionRunner', () => {
   let url: string;
@@ -128,9 +139,9 @@ describe('ProjectionRunner', () => {
       () => undefined,
     );
   };
-  const checkpoint = async () =>
+  const checkpoint = async (client = other) =>
     (
-      await other.query(
+      await client.query(
         `SELECT global_position::int AS position FROM projection_checkpoints WHERE name = 'marks'`,
       )
     ).rows[0].position;
@@ -151,10 +162,16 @@ describe('ProjectionRunner', () => {
    * Appends, then waits until the events are behind the pg_snapshot_xmin fence: a transaction
    * still open in another test file's database holds the fence back for the whole server.
    */
-  const append = async (...args: Parameters<EventStore['append']>) => {
-    const appended = await store.append(...args);
+  const append = (...args: Parameters<EventStore['append']>) => appendOn(store, other, ...args);
+  /** {@link append} with the store and client of another database. */
+  const appendOn = async (
+    on: EventStore,
+    client: pg.Client,
+    ...args: Parameters<EventStore['append']>
+  ) => {
+    const appended = await on.append(...args);
     for (let tries = 0; ; tries++) {
-      const { rows } = await other.query(
+      const { rows } = await client.query(
         `SELECT transaction_id < pg_snapshot_xmin(pg_current_snapshot()) AS behind
            FROM events WHERE global_position = $1`,
         [appended.events[0].position],
@@ -190,8 +207,8 @@ describe('ProjectionRunner', () => {
     };
     return { entered, release };
   };
-  const marks = async () =>
-    (await other.query(`SELECT position::int FROM marks ORDER BY 1`)).rows.map((r) => r.position);
+  const marks = async (client = other) =>
+    (await client.query(`SELECT position::int FROM marks ORDER BY 1`)).rows.map((r) => r.position);
   /** Connections of the DataSource's pool left in pg's pipeline mode. */
   const pipelining = () =>
     (
@@ -200,13 +217,7 @@ describe('ProjectionRunner', () => {
     ).filter((client) => client.pipeline).length;
 
   beforeAll(async () => {
-    url = await createTestDatabase();
-    dataSource = await new DataSource(dataSourceOptions(url)).initialize();
-    store = new EventStore(dataSource);
-    other = new pg.Client({ connectionString: url });
-    await other.connect();
-    await other.query(`CREATE TABLE marks (position bigint PRIMARY KEY)`);
-    await other.query(`INSERT INTO projection_checkpoints (name) VALUES ('marks')`);
+    ({ url, dataSource, store, client: other } = await marksDatabase());
   });
   afterAll(async () => {
     await other.end();
@@ -864,36 +875,9 @@ describe('ProjectionRunner', () => {
     let raw: pg.Client;
     const event = (n: number) => ({ type: 'Marked', schemaVersion: 1, data: { n } });
     const pages = { batchSize: 2, rebuildPageSize: 2 };
-    const ownMarks = async () =>
-      (await raw.query(`SELECT position::int FROM marks ORDER BY 1`)).rows.map((r) => r.position);
-    const ownCheckpoint = async () =>
-      (
-        await raw.query(
-          `SELECT global_position::int AS position FROM projection_checkpoints WHERE name = 'marks'`,
-        )
-      ).rows[0].position;
-    /** Appends, then waits until the events are behind the fence (see `append`). */
-    const ownAppend = async (...args: Parameters<EventStore['append']>) => {
-      const appended = await ownStore.append(...args);
-      await until(async () => {
-        const { rows } = await raw.query(
-          `SELECT transaction_id < pg_snapshot_xmin(pg_current_snapshot()) AS behind
-             FROM events WHERE global_position = $1`,
-          [appended.events[0].position],
-        );
-        return rows[0].behind;
-      }, 'the fence to pass the appended events');
-      return appended.events[0].position;
-    };
 
     beforeAll(async () => {
-      const ownUrl = await createTestDatabase();
-      own = await new DataSource(dataSourceOptions(ownUrl)).initialize();
-      ownStore = new EventStore(own);
-      raw = new pg.Client({ connectionString: ownUrl });
-      await raw.connect();
-      await raw.query(`CREATE TABLE marks (position bigint PRIMARY KEY)`);
-      await raw.query(`INSERT INTO projection_checkpoints (name) VALUES ('marks')`);
+      ({ dataSource: own, store: ownStore, client: raw } = await marksDatabase());
       // Streams in a known order (the database's collation sorts these as written).
       for (const [stream, expected] of [
         ['stream-a', 'no_stream'],
@@ -902,7 +886,7 @@ describe('ProjectionRunner', () => {
         ['stream-b', 0],
         ['stream-a', 1],
       ] as const) {
-        await ownAppend(stream, [event(1)], expected);
+        await appendOn(ownStore, raw, stream, [event(1)], expected);
       }
     });
     afterAll(async () => {
@@ -927,9 +911,9 @@ describe('ProjectionRunner', () => {
       // Pages of 2, stream by stream: a0 a1 | a2 b0 | b1 (log order: a0 b0 a1 b1 a2).
       const [a, b] = [of('stream-a'), of('stream-b')];
       expect(applied.slice(calls)).toEqual([[a[0], a[1]], [a[2], b[0]], [b[1]]]);
-      expect(await ownMarks()).toEqual(log);
+      expect(await marks(raw)).toEqual(log);
       // The end of the log (a2), not the last event read (b1).
-      expect(await ownCheckpoint()).toBe(log[log.length - 1]);
+      expect(await checkpoint(raw)).toBe(log[log.length - 1]);
     });
 
     it('leaves an event that commits during the rebuild, though older, to the batches after it', async () => {
@@ -954,15 +938,15 @@ describe('ProjectionRunner', () => {
         if (writer.isTransactionActive) await writer.rollbackTransaction();
         await writer.release();
       }
-      expect(await ownMarks()).not.toContain(late);
-      const end = await ownCheckpoint();
+      expect(await marks(raw)).not.toContain(late);
+      const end = await checkpoint(raw);
       expect(end).toBeLessThan(late);
       const r = runner(own, pages);
       await until(async () => {
         await r.processBatch();
-        return (await ownMarks()).includes(late);
+        return (await marks(raw)).includes(late);
       }, 'the batch after the rebuild');
-      expect(await ownCheckpoint()).toBe(late);
+      expect(await checkpoint(raw)).toBe(late);
     });
   });
 
