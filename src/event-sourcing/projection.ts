@@ -14,10 +14,10 @@ export interface ProjectionOptions {
   /**
    * Each row of this read model follows the events of one stream only, in version order (an
    * account's summary, its statement). A rebuild then replays the log stream by stream, up to the
-   * end the log had when it began, instead of in log order: each row is written once a page at
-   * most, where in log order a row whose stream's events span many pages is written on each, and
-   * a rebuild's one transaction keeps every version it wrote (README, "Night of 2026-12-07").
-   * Every handler class of the projection must say so. Default false.
+   * end the log had when it began, instead of in log order: a row's events come together, in a
+   * page or two, where in log order they can span every page, each writing the row again, and a
+   * rebuild's one transaction keeps every version it wrote (README, "Night of 2026-12-07"). Every
+   * handler class of the projection must say so. Default false.
    */
   rebuildByStream?: boolean;
 }
