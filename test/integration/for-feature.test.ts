@@ -40,11 +40,33 @@ class OpenedAccountsProjection implements ProjectionHandler<AccountOpened> {
   }
 }
 
+// Projections of two handler classes each, one of which declares rebuildByStream: first, then last.
+@Projection({ name: 'feature-first-declares', rebuildByStream: true })
+@EventsHandler(AccountOpened)
+class FirstDeclares implements ProjectionHandler<AccountOpened> {
+  async handle(): Promise<void> {}
+}
+@Projection({ name: 'feature-first-declares' })
+@EventsHandler(AccountOpened)
+class ThenNot implements ProjectionHandler<AccountOpened> {
+  async handle(): Promise<void> {}
+}
+@Projection({ name: 'feature-last-declares' })
+@EventsHandler(AccountOpened)
+class FirstNot implements ProjectionHandler<AccountOpened> {
+  async handle(): Promise<void> {}
+}
+@Projection({ name: 'feature-last-declares', rebuildByStream: true })
+@EventsHandler(AccountOpened)
+class LastDeclares implements ProjectionHandler<AccountOpened> {
+  async handle(): Promise<void> {}
+}
+
 @Module({
   imports: [
     EventSourcingModule.forFeature({
       events: [],
-      projections: [OpenedAccountsProjection],
+      projections: [OpenedAccountsProjection, FirstDeclares, ThenNot, FirstNot, LastDeclares],
       imports: [OpenedAccountsModule],
     }),
   ],
@@ -92,6 +114,17 @@ describe('EventSourcingModule.forFeature', () => {
     );
     await processor.waitForPosition('feature-opened-accounts', result.position, 20_000);
     expect(app.get(OpenedAccounts, { strict: false }).ids).toContain(result.accountId);
+  });
+
+  it('rebuilds a projection stream by stream only if every handler class of it says so', () => {
+    const { runners } = app.get(GlobalLogProcessor) as unknown as {
+      runners: Map<string, { definition: { rebuildByStream: boolean } }>;
+    };
+    const byStream = (name: string) => runners.get(name)?.definition.rebuildByStream;
+    expect(byStream('account-summary')).toBe(true);
+    expect(byStream('feature-opened-accounts')).toBe(false);
+    expect(byStream('feature-first-declares')).toBe(false);
+    expect(byStream('feature-last-declares')).toBe(false);
   });
 
   it('records the aggregates of each context', () => {
