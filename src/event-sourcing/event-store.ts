@@ -41,6 +41,16 @@ export interface LogCheckpoint {
 
 export const LOG_START: LogCheckpoint = { transactionId: '0', position: 0 };
 
+/** A row that holds a point in the log (pg gives a bigint as text). */
+export interface CheckpointRow {
+  transactionId: string;
+  position: string | number;
+}
+
+export function toCheckpoint(row: CheckpointRow): LogCheckpoint {
+  return { transactionId: row.transactionId, position: Number(row.position) };
+}
+
 export interface StreamRange {
   /** First version to read (inclusive). */
   fromVersion?: number;
@@ -449,7 +459,7 @@ export class EventStore {
    */
   async logEnd(db: Queryable = this.dataSource): Promise<LogCheckpoint> {
     const [row] = await db.query(this.sql.logEnd);
-    return row ? { transactionId: row.transactionId, position: Number(row.position) } : LOG_START;
+    return row ? toCheckpoint(row) : LOG_START;
   }
 
   /**

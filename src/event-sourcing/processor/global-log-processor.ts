@@ -13,7 +13,7 @@ import {
   StaleReadModelError,
 } from '../errors.js';
 import { EventRegistry, type EventClass } from '../event-registry.js';
-import { EventStore } from '../event-store.js';
+import { EventStore, toCheckpoint } from '../event-store.js';
 import { EVENT_SOURCING_OPTIONS, type ResolvedEventSourcingOptions } from '../options.js';
 import {
   PROJECTION_METADATA,
@@ -24,7 +24,6 @@ import { LogListener } from './log-listener.js';
 import { SharedLogReader } from './shared-log-reader.js';
 import {
   ProjectionRunner,
-  toCheckpoint,
   type ProjectionDefinition,
   type ProjectionStatus,
 } from './projection-runner.js';

@@ -4,7 +4,14 @@ import utils from 'pg/lib/utils.js';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { EventSchemaError, isConnectionError } from '../errors.js';
 import type { EventClass, EventEnvelope, EventRegistry } from '../event-registry.js';
-import { LOG_START, type EventStore, type LogCheckpoint, type LogEvent } from '../event-store.js';
+import {
+  LOG_START,
+  toCheckpoint,
+  type CheckpointRow,
+  type EventStore,
+  type LogCheckpoint,
+  type LogEvent,
+} from '../event-store.js';
 import type { ResolvedEventSourcingOptions } from '../options.js';
 import {
   failsStatementOnly,
@@ -947,15 +954,6 @@ export class ProjectionRunner {
       this.wakeUp = () => (backOff && !this.stopping ? undefined : done(true));
     });
   }
-}
-
-interface CheckpointRow {
-  transactionId: string;
-  position: string | number;
-}
-
-export function toCheckpoint(row: CheckpointRow): LogCheckpoint {
-  return { transactionId: row.transactionId, position: Number(row.position) };
 }
 
 function sameCheckpoint(a: LogCheckpoint, b: LogCheckpoint): boolean {
