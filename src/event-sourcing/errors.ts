@@ -34,6 +34,22 @@ export class ConcurrencyError extends DomainError {
 }
 
 /**
+ * An append in a caller's transaction found the stream's last event written by a transaction that
+ * got its id after the caller's did (the caller's wrote something before it appended). Stored, its
+ * events would come before that event in the global log, which is in transaction id order, and
+ * projections would skip them. Nothing was appended, whatever the version: retry the work in a
+ * new transaction, or append before writing anything else in it.
+ */
+export class TransactionOrderError extends ConcurrencyError {
+  constructor(streamId: string, expected: string | number, actual: number) {
+    super(streamId, expected, actual);
+    this.message =
+      `stream ${streamId} got version ${actual} from a transaction younger than this one, which ` +
+      `cannot append after it: retry in a new transaction`;
+  }
+}
+
+/**
  * A stored event the registry cannot turn into a current event: an unknown type, or a schema
  * version that no upcaster chain leads from. Names the event so an operator can find it.
  */

@@ -2,7 +2,7 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import pg from 'pg';
 import { DataSource, EntityManager } from 'typeorm';
 import { v4 as uuidv4 } from 'uuid';
-import { ConcurrencyError, isConnectionError } from './errors.js';
+import { ConcurrencyError, TransactionOrderError, isConnectionError } from './errors.js';
 import type { EventMetadata, JsonObject, StoredEvent } from './event-registry.js';
 import { EVENT_SOURCING_OPTIONS, type ResolvedEventSourcingOptions } from './options.js';
 import { AppendBatcher } from './append-batcher.js';
@@ -76,15 +76,33 @@ const COLUMNS = `event_id AS "eventId", stream_id AS "streamId", version, global
 // expectation and inserts every event, each column passed as an array. A racing writer that
 // inserts the same version first makes this one fail on unique (stream_id, version): that is the
 // final guard. It returns only what the store assigns; the caller has the rest.
-const APPEND = (t: EventStoreTables) => `
+//
+// In a caller's transaction (`inTransaction`), the transaction may hold an id from before the
+// head's transaction got its own (it wrote something else first): its events would then come
+// before the head in the log, which is in transaction id order, though their versions are later.
+// So there it also checks that the head's transaction id is not above its own, and stores nothing
+// otherwise. Elsewhere the statement's transaction gets its id after the head's committed.
+const APPEND = (t: EventStoreTables, inTransaction: boolean) => `
 INSERT INTO ${t.events} (stream_id, version, event_id, type, schema_version, data, metadata)
 SELECT $1, head.v + e.i, e.event_id, e.type, e.schema_version, e.data, e.metadata
 FROM (SELECT coalesce(max(version), -1) AS v FROM ${t.events} WHERE stream_id = $1) AS head,
      unnest($2::uuid[], $3::text[], $4::int[], $5::jsonb[], $6::jsonb[])
        WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, i)
-WHERE ($7::int IS NULL OR head.v = $7::int) AND (NOT $8::bool OR head.v >= 0)
+WHERE ($7::int IS NULL OR head.v = $7::int) AND (NOT $8::bool OR head.v >= 0)${
+  inTransaction
+    ? `
+  AND NOT EXISTS (SELECT FROM ${t.events} WHERE stream_id = $1 AND version = head.v
+                  AND transaction_id > pg_current_xact_id())`
+    : ''
+}
 ORDER BY e.i
 RETURNING version, global_position AS "position", ${RECORDED_MS}`;
+
+// The head of a stream in a caller's transaction, and whether a transaction that got its id after
+// this one's appended it (see APPEND).
+const HEAD_IN_TRANSACTION = (t: EventStoreTables) => `SELECT version AS v,
+    transaction_id > pg_current_xact_id() AS younger
+  FROM ${t.events} WHERE stream_id = $1 ORDER BY version DESC LIMIT 1`;
 
 // Several appends to distinct streams in one statement: the same head check and insert for each.
 // The appends' own fields are arrays, append a at index a ($1-$3); their events' are arrays of
@@ -208,6 +226,8 @@ export class EventStore {
   private readonly appendListeners = new Set<(position: number) => void>();
   private readonly sql: Record<
     | 'append'
+    | 'appendInTransaction'
+    | 'headInTransaction'
     | 'appendSeveral'
     | 'readStream'
     | 'readAll'
@@ -223,7 +243,7 @@ export class EventStore {
   >;
   /** The statements of every command, and the log's read, run prepared (see PreparedStatement). */
   private readonly prepared: Record<
-    'append' | 'appendSeveral' | 'readStream' | 'readAll',
+    'append' | 'appendInTransaction' | 'appendSeveral' | 'readStream' | 'readAll',
     PreparedStatement
   >;
   private readonly batcher = new AppendBatcher<AppendRequest, AppendResult>((requests) =>
@@ -238,7 +258,9 @@ export class EventStore {
   ) {
     const t = (this.tables = eventStoreTables(options?.schema));
     this.sql = {
-      append: APPEND(t),
+      append: APPEND(t, false),
+      appendInTransaction: APPEND(t, true),
+      headInTransaction: HEAD_IN_TRANSACTION(t),
       appendSeveral: APPEND_SEVERAL(t),
       readStream: READ_STREAM(t),
       readAll: READ_ALL(t),
@@ -253,6 +275,7 @@ export class EventStore {
     };
     this.prepared = {
       append: new PreparedStatement(this.sql.append),
+      appendInTransaction: new PreparedStatement(this.sql.appendInTransaction),
       appendSeveral: new PreparedStatement(this.sql.appendSeveral),
       readStream: new PreparedStatement(this.sql.readStream),
       readAll: new PreparedStatement(this.sql.readAll),
@@ -264,6 +287,9 @@ export class EventStore {
    * that arrive while others are in flight are sent together: see {@link AppendBatcher}.
    * @throws ConcurrencyError when the stream is not at `expected` (nothing is appended). An append
    * whose event ids are all already stored in this stream succeeds and returns the stored events.
+   * In a caller's transaction (`db`, its EntityManager): a {@link TransactionOrderError} (a kind of
+   * ConcurrencyError) when another transaction that got its id after this one's appended to the
+   * stream; so append before writing anything else in it. A lost race aborts that transaction.
    */
   async append(
     streamId: string,
@@ -278,15 +304,21 @@ export class EventStore {
     return this.batcher.add(request);
   }
 
-  /** One append in a statement of its own, retried as its expectation says. */
+  /**
+   * One append in a statement of its own, retried as its expectation says; in a caller's
+   * transaction (`db` is not the DataSource), never retried: a lost race has aborted that
+   * transaction, and the append throws a ConcurrencyError without the stream's version.
+   */
   private async appendOne(request: AppendRequest, db: Queryable): Promise<AppendResult> {
     const { streamId, events, eventIds, exact } = request;
+    const inTransaction = db !== this.dataSource;
+    const statement = inTransaction ? this.prepared.appendInTransaction : this.prepared.append;
     // Writers that do not name a version retry until they get one: each race has a winner, so
     // the bound only stops a livelock; the back-off spreads the writers out.
-    const retriesOnRace = exact === null ? 1000 : 0;
+    const retriesOnRace = exact === null && !inTransaction ? 1000 : 0;
     for (let attempt = 0; ; attempt++) {
       try {
-        const assigned = await this.prepared.append.rows<Assigned>(
+        const assigned = await statement.rows<Assigned>(
           this.dataSource,
           [
             streamId,
@@ -303,6 +335,7 @@ export class EventStore {
         if (assigned.length > 0) return this.appended(request, assigned);
       } catch (error) {
         if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+        if (inTransaction) throw new ConcurrencyError(streamId, request.expected);
         if (attempt < retriesOnRace && !(request.retried && (await this.anyStored(eventIds, db)))) {
           // Another writer took the next version: read the new head and try again.
           if (attempt > 2)
@@ -529,10 +562,14 @@ export class EventStore {
 
   /** What an append that stored nothing answers: the events already stored, or a conflict. */
   private async notAppended(request: AppendRequest, db: Queryable): Promise<AppendResult> {
-    const { streamId, eventIds } = request;
+    const { streamId, eventIds, expected } = request;
     const already = request.retried && (await this.alreadyAppended(streamId, eventIds, db));
     if (already) return this.stored(already);
-    throw new ConcurrencyError(streamId, request.expected, await this.streamVersion(streamId, db));
+    if (db === this.dataSource)
+      throw new ConcurrencyError(streamId, expected, await this.streamVersion(streamId, db));
+    const [head] = await db.query(this.sql.headInTransaction, [streamId]);
+    if (head?.younger) throw new TransactionOrderError(streamId, expected, head.v);
+    throw new ConcurrencyError(streamId, expected, head ? head.v : -1);
   }
 
   /** The result of an append whose events the store has just assigned (in any order). */

@@ -13,6 +13,7 @@ export {
   ProjectionNotFoundError,
   ProjectionNotRebuildableError,
   StaleReadModelError,
+  TransactionOrderError,
   isConnectionError,
   type DomainErrorKind,
 } from './errors.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import pg from 'pg';
-import { DataSource } from 'typeorm';
+import { DataSource, type QueryRunner } from 'typeorm';
 import { v4 as uuidv4 } from 'uuid';
 import { dataSourceOptions } from '../../src/database/data-source-options.js';
 import {
@@ -10,6 +10,7 @@ import {
   type JsonObject,
   type LogCheckpoint,
   type NewEvent,
+  TransactionOrderError,
 } from '../../src/event-sourcing/index.js';
 import { createTestDatabase } from '../support/database.js';
 
@@ -414,6 +415,83 @@ describe('EventStore', () => {
     });
   });
 
+  describe("appends in a caller's transaction", () => {
+    /** Runs `work` in a transaction of its own connection, rolled back unless `work` commits. */
+    async function inTransaction(work: (runner: QueryRunner) => Promise<void>): Promise<void> {
+      const runner = dataSource.createQueryRunner();
+      await runner.connect();
+      await runner.startTransaction();
+      try {
+        await work(runner);
+      } finally {
+        if (runner.isTransactionActive) await runner.rollbackTransaction();
+        await runner.release();
+      }
+    }
+
+    it('refuses to append after an event of a transaction that got its id later, whatever the expectation', async () => {
+      const stream = uuidv4();
+      await store.append(stream, [event(0)], 'no_stream');
+      await inTransaction(async (runner) => {
+        // The transaction takes its id now (as a write of anything else would), then a younger
+        // transaction appends and commits.
+        await runner.query('SELECT pg_current_xact_id()');
+        await store.append(stream, [event(1)], 0);
+        for (const expected of [1, 'any', 'stream_exists'] as const) {
+          const refused = store.append(stream, [event(2)], expected, runner.manager);
+          await expect(refused).rejects.toThrow(TransactionOrderError);
+          await expect(refused).rejects.toMatchObject({ actual: 1, code: 'CONCURRENCY_CONFLICT' });
+        }
+        await runner.commitTransaction();
+      });
+      // Stored, its event would have come before version 1 in the log, and been skipped.
+      expect((await store.readStream(stream)).map((e) => e.data.n)).toEqual([0, 1]);
+    });
+
+    it('appends after a younger transaction committed if the append gives the transaction its id', async () => {
+      const start = await lastCheckpoint();
+      const stream = uuidv4();
+      await store.append(stream, [event(0)], 'no_stream');
+      await inTransaction(async (runner) => {
+        await runner.query('SELECT 1');
+        await store.append(stream, [event(1)], 0);
+        const appended = await store.append(stream, [event(2)], 1, runner.manager);
+        expect(appended.version).toBe(2);
+        // And again in the same transaction: its own event is the head now.
+        expect((await store.append(stream, [event(3)], 'any', runner.manager)).version).toBe(3);
+        await runner.commitTransaction();
+      });
+      const log = (await readableSoon(start, 4)).filter((e) => e.streamId === stream);
+      expect(log.map((e) => e.version)).toEqual([0, 1, 2, 3]);
+    });
+
+    it('answers a race lost in the transaction with a ConcurrencyError (the transaction is aborted)', async () => {
+      const stream = uuidv4();
+      await store.append(stream, [event(0)], 'no_stream');
+      await inTransaction(async (winner) => {
+        await store.append(stream, [event(1)], 0, winner.manager);
+        const losers = (['any', 0] as const).map(async (expected) => {
+          let outcome: unknown;
+          await inTransaction(async (loser) => {
+            // Waits on the winner's uncommitted version 1, then fails on it.
+            outcome = await store
+              .append(stream, [event(2)], expected, loser.manager)
+              .catch((error: unknown) => error);
+          });
+          return outcome;
+        });
+        // Both are waiting on the winner's row before it commits.
+        await waitForLockWaits(2);
+        await winner.commitTransaction();
+        for (const outcome of await Promise.all(losers)) {
+          expect(outcome).toBeInstanceOf(ConcurrencyError);
+          expect(outcome).not.toBeInstanceOf(TransactionOrderError);
+        }
+      });
+      expect((await store.readStream(stream)).map((e) => e.data.n)).toEqual([0, 1]);
+    });
+  });
+
   describe('readAll', () => {
     it('never skips an event whose transaction commits after later ones', async () => {
       const slow = new pg.Client({ connectionString: url });
@@ -470,11 +548,23 @@ describe('EventStore', () => {
     return events;
   }
 
-  /** A checkpoint after every event committed so far. */
   /**
    * The newest committed event in log order. Not through readAll: another database's open
    * transaction can hold its fence back, and events of earlier tests would then follow `start`.
    */
+  /** Waits until `count` sessions of this database wait for a lock (bounded). */
+  async function waitForLockWaits(count: number): Promise<void> {
+    for (let i = 0; i < 500; i++) {
+      const [row] = await dataSource.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+      );
+      if (row.n >= count) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error(`fewer than ${count} sessions wait for a lock`);
+  }
+
   async function lastCheckpoint(): Promise<LogCheckpoint> {
     const [last] = await dataSource.query(
       `SELECT transaction_id::text AS "transactionId", global_position::int AS position
