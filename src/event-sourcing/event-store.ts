@@ -109,8 +109,20 @@ const HEAD_IN_TRANSACTION = (t: EventStoreTables) => `SELECT version AS v,
 // every event in order ($4-$10), with the append each is in ($4) and its place in it ($5). An
 // append whose expectation does not hold gets a null head, and none of its events is inserted; the
 // others are stored all the same. The heads are read once per append, into an array.
+//
+// A batch whose insert waits for a lock (another transaction's uncommitted event at the same
+// version of one of its streams: a caller's open transaction, say) waits at most
+// BATCH_LOCK_TIMEOUT (or the session's lock_timeout, if shorter), set for this statement only
+// (`lock_wait`, which the insert reads first): it then fails, and each of its appends runs again alone,
+// so that only the append at fault waits on, not the others of its batch.
+const BATCH_LOCK_TIMEOUT = '100ms';
 const APPEND_SEVERAL = (t: EventStoreTables) => `
-WITH h AS MATERIALIZED (
+WITH lock_wait AS MATERIALIZED (
+  SELECT set_config('lock_timeout', CASE WHEN current_setting('lock_timeout')::interval
+    BETWEEN interval '1 ms' AND interval '${BATCH_LOCK_TIMEOUT}' THEN current_setting('lock_timeout')
+    ELSE '${BATCH_LOCK_TIMEOUT}' END, true)
+),
+h AS MATERIALIZED (
   SELECT array_agg(CASE WHEN (r.expected IS NULL OR x.head = r.expected) AND (NOT r.must_exist OR x.head >= 0)
                    THEN x.head END ORDER BY r.a) AS heads
   FROM unnest($1::text[], $2::int[], $3::bool[]) WITH ORDINALITY AS r(stream_id, expected, must_exist, a)
@@ -118,7 +130,7 @@ WITH h AS MATERIALIZED (
 )
 INSERT INTO ${t.events} (stream_id, version, event_id, type, schema_version, data, metadata)
 SELECT ($1::text[])[e.a], h.heads[e.a] + e.i, e.event_id, e.type, e.schema_version, e.data, e.metadata
-FROM h, unnest($4::int[], $5::int[], $6::uuid[], $7::text[], $8::int[], $9::jsonb[], $10::jsonb[])
+FROM lock_wait, h, unnest($4::int[], $5::int[], $6::uuid[], $7::text[], $8::int[], $9::jsonb[], $10::jsonb[])
           AS e(a, i, event_id, type, schema_version, data, metadata)
 WHERE h.heads[e.a] IS NOT NULL
 ORDER BY e.a, e.i

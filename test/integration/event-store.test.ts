@@ -209,6 +209,8 @@ describe('EventStore', () => {
         store.append(uuidv4(), [event(0)], 'no_stream'),
         store.append(uuidv4(), [event(0)], 'no_stream'),
       ]);
+    /** The store's private statement of several appends, to watch or to fail. */
+    type Several = { appendSeveral(requests: unknown[]): Promise<unknown> };
     const transactionOf = async (stream: string): Promise<string[]> =>
       (
         await dataSource.query(
@@ -324,6 +326,44 @@ describe('EventStore', () => {
       }
     });
 
+    it('answers the others of a batch while one of its streams waits for a lock, and that one after', async () => {
+      const locked = uuidv4();
+      const other = new pg.Client({ connectionString: url });
+      await other.connect();
+      try {
+        await other.query('BEGIN');
+        await other.query(
+          `INSERT INTO events (stream_id, version, type) VALUES ($1, 0, 'Happened')`,
+          [locked],
+        );
+        const sent = jest.spyOn(store as unknown as Several, 'appendSeveral');
+        const busy = occupy();
+        const [a, c] = [uuidv4(), uuidv4()];
+        const waiting = store.append(locked, [event(1)], 'any');
+        const others = Promise.all([
+          store.append(a, [event(1)], 'no_stream'),
+          store.append(c, [event(1)], 'no_stream'),
+        ]);
+        await busy;
+        // The other transaction is still open: its lock holds only the append to its stream.
+        const answered = await Promise.race([
+          others.then((results) => results.map((r) => r.version)),
+          new Promise((resolve) => setTimeout(() => resolve('still waiting'), 10_000).unref()),
+        ]);
+        expect(answered).toEqual([0, 0]);
+        // The three were sent in one batch, which waited for the lock, then each alone.
+        const batches = sent.mock.calls.map(([requests]) =>
+          (requests as { streamId: string }[]).map((r) => r.streamId),
+        );
+        sent.mockRestore();
+        expect(batches).toEqual([[locked, a, c]]);
+        await other.query('COMMIT');
+        expect((await waiting).version).toBe(1);
+      } finally {
+        await other.end();
+      }
+    });
+
     it('fails only the append whose lock wait times out; the others of its batch are stored', async () => {
       const options = dataSourceOptions(url);
       const timed = await new DataSource({
@@ -369,7 +409,6 @@ describe('EventStore', () => {
     it('answers right when a batch fails after its commit, otherwise than by its connection', async () => {
       // Fault injected: the next batch commits, then its answer is lost to an error that is not
       // the server's (a client-side timeout, say): whether it was stored is unknown.
-      type Several = { appendSeveral(requests: unknown[]): Promise<unknown> };
       const several = store as unknown as Several;
       const original = several.appendSeveral.bind(store);
       const spy = jest.spyOn(several, 'appendSeveral').mockImplementationOnce(async (requests) => {
