@@ -12,7 +12,7 @@ export const TRANSFER_SUMMARY = 'transfer-summary';
 type TransferEvent = TransferRequested | TransferCompleted | TransferFailed;
 
 /** Keeps {@link TransferSummary}: pending until the saga's final event. */
-@Projection({ name: TRANSFER_SUMMARY, tables: [TransferSummary] })
+@Projection({ name: TRANSFER_SUMMARY, tables: [TransferSummary], rebuildByStream: true })
 @EventsHandler(TransferRequested, TransferCompleted, TransferFailed)
 export class TransferSummaryProjection implements ProjectionHandler<TransferEvent> {
   async handle(event: TransferEvent, { manager, envelope }: ProjectionContext): Promise<void> {
