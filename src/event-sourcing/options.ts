@@ -13,7 +13,9 @@ export interface EventSourcingOptions {
   batchSize?: number;
   /**
    * Events a rebuild reads and applies at once (each handler's `handleBatch` gets them in one
-   * call). Default 20,000, or `batchSize` if larger.
+   * call). Default 20,000, or `batchSize` if larger. A page is counted in events, not bytes, and a
+   * rebuild holds two at a time (20,000 small events took about 8 MB of heap): with large events,
+   * set it so that two pages fit in memory.
    */
   rebuildPageSize?: number;
   /** Attempts at an event that keeps failing before it is parked (or the projection stops). Default 5. */
