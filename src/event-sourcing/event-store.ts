@@ -91,8 +91,8 @@ FROM (SELECT coalesce(max(version), -1) AS v FROM ${t.events} WHERE stream_id = 
 WHERE ($7::int IS NULL OR head.v = $7::int) AND (NOT $8::bool OR head.v >= 0)${
   inTransaction
     ? `
-  AND NOT EXISTS (SELECT FROM ${t.events} WHERE stream_id = $1 AND version = head.v
-                  AND transaction_id > pg_current_xact_id())`
+  AND coalesce((SELECT transaction_id FROM ${t.events} WHERE stream_id = $1 AND version = head.v),
+               '0') <= pg_current_xact_id()`
     : ''
 }
 ORDER BY e.i
@@ -113,8 +113,9 @@ const HEAD_IN_TRANSACTION = (t: EventStoreTables) => `SELECT version AS v,
 // A batch whose insert waits for a lock (another transaction's uncommitted event at the same
 // version of one of its streams: a caller's open transaction, say) waits at most
 // BATCH_LOCK_TIMEOUT (or the session's lock_timeout, if shorter), set for this statement only
-// (`lock_wait`, which the insert reads first): it then fails, and each of its appends runs again alone,
-// so that only the append at fault waits on, not the others of its batch.
+// (`lock_wait`: every row to insert joins it, and the sort reads them all before the first
+// insert): it then fails, and each of its appends runs again alone, so that only the append at
+// fault waits on, not the others of its batch. (A lock on the table itself is taken before.)
 const BATCH_LOCK_TIMEOUT = '100ms';
 const APPEND_SEVERAL = (t: EventStoreTables) => `
 WITH lock_wait AS MATERIALIZED (
@@ -301,7 +302,8 @@ export class EventStore {
    * whose event ids are all already stored in this stream succeeds and returns the stored events.
    * In a caller's transaction (`db`, its EntityManager): a {@link TransactionOrderError} (a kind of
    * ConcurrencyError) when another transaction that got its id after this one's appended to the
-   * stream; so append before writing anything else in it. A lost race aborts that transaction.
+   * stream; so append before writing anything else in it. A lost race aborts that transaction (or
+   * its savepoint).
    */
   async append(
     streamId: string,
@@ -317,9 +319,11 @@ export class EventStore {
   }
 
   /**
-   * One append in a statement of its own, retried as its expectation says; in a caller's
-   * transaction (`db` is not the DataSource), never retried: a lost race has aborted that
-   * transaction, and the append throws a ConcurrencyError without the stream's version.
+   * One append in a statement of its own, retried as its expectation says. In a caller's
+   * transaction (any `db` but the DataSource), never retried: a lost race has aborted that
+   * transaction (or its savepoint), and the append throws a ConcurrencyError without the stream's
+   * version; a retried append (ids the caller chose) looks for its events first, as it cannot
+   * after the insert fails.
    */
   private async appendOne(request: AppendRequest, db: Queryable): Promise<AppendResult> {
     const { streamId, events, eventIds, exact } = request;
@@ -328,6 +332,10 @@ export class EventStore {
     // Writers that do not name a version retry until they get one: each race has a winner, so
     // the bound only stops a livelock; the back-off spreads the writers out.
     const retriesOnRace = exact === null && !inTransaction ? 1000 : 0;
+    if (inTransaction && request.retried) {
+      const already = await this.alreadyAppended(streamId, eventIds, db);
+      if (already) return this.stored(already);
+    }
     for (let attempt = 0; ; attempt++) {
       try {
         const assigned = await statement.rows<Assigned>(
@@ -580,8 +588,12 @@ export class EventStore {
     if (db === this.dataSource)
       throw new ConcurrencyError(streamId, expected, await this.streamVersion(streamId, db));
     const [head] = await db.query(this.sql.headInTransaction, [streamId]);
-    if (head?.younger) throw new TransactionOrderError(streamId, expected, head.v);
-    throw new ConcurrencyError(streamId, expected, head ? head.v : -1);
+    const version: number = head ? head.v : -1;
+    // The order is the reason only where the expectation holds.
+    const holds =
+      (request.exact === null || version === request.exact) && (!request.mustExist || version >= 0);
+    if (holds && head?.younger) throw new TransactionOrderError(streamId, expected, version);
+    throw new ConcurrencyError(streamId, expected, version);
   }
 
   /** The result of an append whose events the store has just assigned (in any order). */

@@ -89,10 +89,11 @@ export function lostPreparedStatement(error: unknown): boolean {
 
 /**
  * Errors that end the statement and leave its connection as it was: bad data (22), a constraint
- * (23), a lost race (40). Anything else (a lost socket, a FATAL, a prepared statement the server
- * no longer has or whose plan changed type) gives the connection up, as pool.query does.
+ * (23), a lost race (40), a lock wait past `lock_timeout` (55P03: a batch of appends behind a
+ * lock). Anything else (a lost socket, a FATAL, a prepared statement the server no longer has or
+ * whose plan changed type) gives the connection up, as pool.query does.
  */
 export function failsStatementOnly(error: unknown): boolean {
   const code = error instanceof pg.DatabaseError ? (error.code ?? '') : '';
-  return ['22', '23', '40'].includes(code.slice(0, 2));
+  return ['22', '23', '40'].includes(code.slice(0, 2)) || code === '55P03';
 }
