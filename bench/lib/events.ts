@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { NewEvent } from '../../src/event-sourcing/index.js';
 
 // The stored shape of the account events (schema v2), as the app serializes them.
@@ -30,7 +31,9 @@ export function nextEvents(accountId: string, version: number, count: number): N
 
 /**
  * The baseline's append: one multi-row INSERT (autocommit) of the same types and data, at the
- * versions the writer believes are next.
+ * versions the writer believes are next. Into the store's own `events` table, it writes the
+ * columns the store writes too (`event_id`, `schema_version`, `metadata`): the least an append
+ * to that table costs, with no check and nothing returned.
  */
 export function rawInsert(
   streamId: string,
@@ -38,14 +41,18 @@ export function rawInsert(
   events: NewEvent[],
   table = 'raw_events',
 ): { text: string; values: unknown[] } {
+  const full = table === 'events';
+  const columns = ['stream_id', 'version', 'type', 'data'];
+  if (full) columns.push('event_id', 'schema_version', 'metadata');
   const values: unknown[] = [];
   const tuples = events.map((e, i) => {
     values.push(streamId, fromVersion + i, e.type, JSON.stringify(e.data));
-    const p = i * 4;
-    return `($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4})`;
+    if (full) values.push(randomUUID(), e.schemaVersion, JSON.stringify(e.metadata ?? {}));
+    const p = i * columns.length;
+    return `(${columns.map((_, c) => `$${p + c + 1}`).join(', ')})`;
   });
   return {
-    text: `INSERT INTO ${table} (stream_id, version, type, data) VALUES ${tuples.join(', ')}`,
+    text: `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${tuples.join(', ')}`,
     values,
   };
 }

@@ -61,6 +61,8 @@ async function runCase(profile: Profile, c: AppendCase): Promise<Row[]> {
     const ours = ids.map((id) => ({ id, version: -1 }));
     const raw = ids.map((id) => ({ id, version: -1 }));
     const notified = ids.map((id) => ({ id, version: -1 }));
+    // In the store's own table, so on streams of their own.
+    const floor = ids.map(() => ({ id: randomUUID(), version: -1 }));
     await db.raw.query(NOTIFY_TABLE);
     await db.raw.query(NOTIFY_FUNCTION);
     await db.raw.query(NOTIFY_TRIGGER);
@@ -83,6 +85,14 @@ async function runCase(profile: Profile, c: AppendCase): Promise<Row[]> {
             s.version += events.length;
           }),
         ),
+      table: async () =>
+        perSecond(
+          await drive(floor, c.concurrency, c.appendsPerRun, async (s) => {
+            const events = nextEvents(s.id, s.version, c.eventsPerAppend);
+            await db.raw.query(rawInsert(s.id, s.version + 1, events, 'events'));
+            s.version += events.length;
+          }),
+        ),
       ours: async () =>
         perSecond(
           await drive(ours, c.concurrency, c.appendsPerRun, async (s) => {
@@ -95,8 +105,11 @@ async function runCase(profile: Profile, c: AppendCase): Promise<Row[]> {
     const [{ n: rawStored }] = (await db.raw.query(`SELECT count(*)::int AS n FROM raw_events`))
       .rows;
     const expected = ours.reduce((sum, s) => sum + s.version + 1, 0);
-    if (stored !== expected || rawStored !== expected) {
-      throw new Error(`${c.name}: expected ${expected} events, found ${stored} / raw ${rawStored}`);
+    // Ours and the floor's, in the same table.
+    if (stored !== 2 * expected || rawStored !== expected) {
+      throw new Error(
+        `${c.name}: expected ${expected} events each, found ${stored} in events (ours and the floor's) / raw ${rawStored}`,
+      );
     }
     const main = ratioRow(
       {
@@ -122,7 +135,18 @@ async function runCase(profile: Profile, c: AppendCase): Promise<Row[]> {
       notes:
         'diagnostic: the baseline with the events table notify trigger (pg_notify per INSERT statement, as events_notify does): what NOTIFY alone costs',
     });
-    return [main, diagnostic];
+    const table = ratioRow({
+      workload: `${c.name.slice(0, 2)}diag: raw pg into the events table, c=${c.concurrency}`,
+      unit: main.unit,
+      ours: median(values.table),
+      baseline: median(values.raw),
+      baselineLabel: 'raw pg',
+      runs: values.table,
+      baselineRuns: values.raw,
+      notes:
+        "diagnostic: the baseline's INSERT into the store's own events table (its columns and indexes, event_id, schema_version and metadata given), with no version check and nothing returned: the floor of any append to that table",
+    });
+    return [main, table, diagnostic];
   } finally {
     await app.close();
     await db.close();

@@ -84,6 +84,13 @@ export async function httpWorkload(profile: Profile): Promise<Row[]> {
       (r) => (r as PromiseFulfilledResult<Target>).value,
     );
     const accounts = tally.accounts.slice(0, accountCount);
+    // The rows the minimal server's second route updates (DEPOSIT_STORED).
+    await minimal.db.raw.query(
+      `INSERT INTO account_summaries
+         (account_id, owner_id, currency, balance, status, version, opened_at, updated_at)
+       SELECT id, 'bench', 'USD', 1000, 'open', 0, now(), now() FROM unnest($1::uuid[]) AS id`,
+      [accounts],
+    );
     const probeHttp = new Client(tally.server.port, 4);
     probeClient = probeHttp;
     const workerThreadProbeHttp = new Client(workerThread.server.port, 4);
@@ -109,6 +116,7 @@ export async function httpWorkload(profile: Profile): Promise<Row[]> {
     const latency = {
       tally: new Percentiles(),
       minimal: new Percentiles(),
+      stored: new Percentiles(),
       writeOnly: new Percentiles(),
       workerThread: new Percentiles(),
     };
@@ -142,6 +150,13 @@ export async function httpWorkload(profile: Profile): Promise<Row[]> {
           latency.minimal,
           await load(minimal, (id) => `/raw/${id}/deposits`, round),
           'minimal',
+        ),
+      stored: async (round) =>
+        keep(
+          round,
+          latency.stored,
+          await load(minimal, (id) => `/raw/${id}/deposits-stored`, round),
+          'minimal, stored',
         ),
       tally: async (round) => {
         let running = true;
@@ -240,6 +255,16 @@ export async function httpWorkload(profile: Profile): Promise<Row[]> {
         runs: values.writeOnly,
         baselineRuns: values.minimal,
         notes: `diagnostic: the same app with runProcessors false on its own database, so no projection work competes for the CPUs; latency p50 ${median(latency.writeOnly.p50).toFixed(1)} ms, p99 ${median(latency.writeOnly.p99).toFixed(1)} ms`,
+      }),
+      ratioRow({
+        workload: "6 diag: minimal Nest, a deposit's rows in one statement",
+        unit: 'req/s',
+        ours: median(values.stored),
+        baseline,
+        baselineLabel: 'minimal Nest',
+        runs: values.stored,
+        baselineRuns: values.minimal,
+        notes: `diagnostic: the minimal app's second route, which stores what a deposit stores (its event in the events table, with a version from a counter in memory and nothing checked, its account_summaries row updated and its statement_lines row) in one statement, synchronously, with no framework and no store; latency p50 ${median(latency.stored.p50).toFixed(1)} ms, p99 ${median(latency.stored.p99).toFixed(1)} ms`,
       }),
       ratioRow({
         workload: '6 diag: HTTP deposits, processors in a worker thread',
