@@ -305,6 +305,30 @@ describe('EventStore', () => {
       expect(await store.streamVersion(c)).toBe(0);
     });
 
+    it('stores no event without data, alone or in a batch, and the others of its batch', async () => {
+      // An untyped caller's null: the data goes in a JSON array, where it must not become a JSON null.
+      const empty = (version: number) => ({
+        ...event(version),
+        data: null as unknown as JsonObject,
+      });
+      const alone = uuidv4();
+      await expect(store.append(alone, [empty(1)], 'no_stream')).rejects.toMatchObject({
+        code: '23502',
+      });
+      const [a, b] = [uuidv4(), uuidv4()];
+      const busy = occupy();
+      const results = await Promise.allSettled([
+        store.append(a, [event(1)], 'no_stream'),
+        store.append(b, [event(1), empty(2)], 'no_stream'),
+      ]);
+      await busy;
+      expect(results[0].status).toBe('fulfilled');
+      expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ code: '23502' });
+      expect(await store.streamVersion(alone)).toBe(-1);
+      expect(await store.streamVersion(b)).toBe(-1);
+      expect(await store.streamVersion(a)).toBe(0);
+    });
+
     it('does not hold up appends to other streams behind a stream another transaction locks', async () => {
       const [x, y] = [uuidv4(), uuidv4()];
       const other = new pg.Client({ connectionString: url });
