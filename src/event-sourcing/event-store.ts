@@ -6,6 +6,7 @@ import { ConcurrencyError, TransactionOrderError, isConnectionError } from './er
 import type { EventMetadata, JsonObject, StoredEvent } from './event-registry.js';
 import { EVENT_SOURCING_OPTIONS, type ResolvedEventSourcingOptions } from './options.js';
 import { AppendBatcher } from './append-batcher.js';
+import { arrayParameter } from './array-parameter.js';
 import { PreparedStatement } from './prepared-statement.js';
 import { eventStoreTables, type EventStoreTables } from './tables.js';
 
@@ -356,9 +357,9 @@ export class EventStore {
           this.dataSource,
           [
             streamId,
-            eventIds,
-            events.map((e) => e.type),
-            events.map((e) => e.schemaVersion),
+            arrayParameter(eventIds),
+            arrayParameter(events.map((e) => e.type)),
+            arrayParameter(events.map((e) => e.schemaVersion)),
             JSON.stringify(events.map((e) => e.data)),
             JSON.stringify(request.metadata),
             exact,
@@ -442,14 +443,14 @@ export class EventStore {
     const rows = await this.prepared.appendSeveral.rows<Assigned & { streamId: string }>(
       this.dataSource,
       [
-        ordered.map((r) => r.streamId),
-        ordered.map((r) => r.exact),
-        ordered.map((r) => r.mustExist),
-        of,
-        index,
-        eventIds,
-        types,
-        schemaVersions,
+        arrayParameter(ordered.map((r) => r.streamId)),
+        arrayParameter(ordered.map((r) => r.exact)),
+        arrayParameter(ordered.map((r) => r.mustExist)),
+        arrayParameter(of),
+        arrayParameter(index),
+        arrayParameter(eventIds),
+        arrayParameter(types),
+        arrayParameter(schemaVersions),
         JSON.stringify(data),
         JSON.stringify(metadata),
       ],

@@ -305,6 +305,28 @@ describe('EventStore', () => {
       expect(await store.streamVersion(c)).toBe(0);
     });
 
+    it('stores stream ids and types that an array literal must quote, alone and in a batch', async () => {
+      const odd = ['a "b", {c}', 'NULL', '', 'x\\y z', 'ünï'];
+      const typed = (n: number) => ({ ...event(n), type: 'Odd "type", {x}' });
+      const alone = await store.append(`${uuidv4()} "alone"`, [typed(0), event(1)], 'no_stream');
+      expect(alone.events.map((e) => e.type)).toEqual(['Odd "type", {x}', 'Happened']);
+      const busy = occupy();
+      const results = await Promise.all(
+        odd.map((stream) => store.append(stream, [typed(0), event(1)], 'no_stream')),
+      );
+      await busy;
+      expect(results.map((r) => r.version)).toEqual(odd.map(() => 1));
+      // Together, in one statement.
+      expect(new Set((await Promise.all(odd.map(transactionOf))).flat()).size).toBe(1);
+      for (const stream of odd) {
+        const stored = await store.readStream(stream);
+        expect(stored.map((e) => [e.streamId, e.type, e.data])).toEqual([
+          [stream, 'Odd "type", {x}', { n: 0 }],
+          [stream, 'Happened', { n: 1 }],
+        ]);
+      }
+    });
+
     it('stores no event without data, alone or in a batch, and the others of its batch', async () => {
       // An untyped caller's null: the data goes in a JSON array, where it must not become a JSON null.
       const empty = (version: number) => ({
