@@ -26,6 +26,38 @@ const KEYSET = `SELECT event_id AS "eventId", stream_id AS "streamId", version, 
   FROM events WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
   ORDER BY transaction_id, global_position LIMIT $3`;
 
+// Diagnostic: the statement's lines written by PostgreSQL alone, from the log, in one statement
+// (no Node, no pages, no upcasting) after a DELETE of them in the same transaction, as a rebuild
+// does: what writing that table costs the database. Rolled back.
+const STATEMENT_BY_SQL = `INSERT INTO statement_lines
+    (account_id, version, type, amount, balance_after, occurred_at, transfer_id)
+  SELECT (data->>'accountId')::uuid, version,
+    CASE type WHEN 'MoneyWithdrawn' THEN 'debit' ELSE 'credit' END, amount,
+    sum(CASE type WHEN 'MoneyWithdrawn' THEN -amount ELSE amount END)
+      OVER (PARTITION BY stream_id ORDER BY version),
+    recorded_at, (data->>'transferId')::uuid
+  FROM (SELECT *, coalesce(data->>'amount', data->>'initialDeposit')::bigint AS amount FROM events
+        WHERE type IN ('AccountOpened', 'MoneyDeposited', 'MoneyWithdrawn')) AS e
+  WHERE amount <> 0`;
+
+/** STATEMENT_BY_SQL after a DELETE of every line, in one transaction, rolled back: lines/s. */
+async function statementBySql(raw: pg.Pool, lines: number): Promise<number> {
+  await raw.query(VACUUM_READ_TABLES);
+  const client = await raw.connect();
+  try {
+    const start = performance.now();
+    await client.query('BEGIN');
+    await client.query('DELETE FROM statement_lines');
+    const { rowCount } = await client.query(STATEMENT_BY_SQL);
+    await client.query('ROLLBACK');
+    const ms = since(start);
+    if (rowCount !== lines) throw new Error(`SQL wrote ${rowCount} lines, expected ${lines}`);
+    return (lines / ms) * 1000;
+  } finally {
+    client.release();
+  }
+}
+
 /** Reads the whole log in keyset pages with one raw client; returns events/s. */
 async function rawKeysetRead(raw: pg.Pool, total: number): Promise<number> {
   const client = await raw.connect();
@@ -140,6 +172,7 @@ export async function projectionWorkload(profile: Profile): Promise<Row[]> {
         raw: () => rawKeysetRead(db.raw, total),
         summary: () => rebuild(ACCOUNT_SUMMARY),
         statement: () => rebuild(ACCOUNT_STATEMENT),
+        statementBySql: () => statementBySql(db.raw, expect.lines),
       },
     );
 
@@ -166,6 +199,17 @@ export async function projectionWorkload(profile: Profile): Promise<Row[]> {
         `rebuild() then wait for the last event; ${of}; first catch-up of all projections at start: ${firstCatchUp.toFixed(0)} events/s`,
       ),
       row(`5 rebuild ${ACCOUNT_STATEMENT}`, values.statement, `the same; ${of}`),
+      ratioRow({
+        workload: "5 diag: the statement's lines by SQL alone",
+        unit: 'events/s',
+        ours: median(values.statementBySql),
+        baseline,
+        baselineLabel: 'raw keyset',
+        runs: values.statementBySql,
+        baselineRuns: values.raw,
+        notes:
+          'diagnostic: PostgreSQL alone writes the same lines from the log (one INSERT ... SELECT with a window for the running balance, no Node, no pages, no upcasting) after deleting them, in one transaction, rolled back: what writing that table costs the database, beside the read',
+      }),
     ];
   } finally {
     await app.close();
