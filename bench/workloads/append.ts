@@ -68,31 +68,19 @@ async function runCase(profile: Profile, c: AppendCase): Promise<Row[]> {
     await db.raw.query(NOTIFY_TRIGGER);
     const unitsPerRun = c.appendsPerRun * (c.perEvent ? c.eventsPerAppend : 1);
     const perSecond = (ms: number) => (unitsPerRun / ms) * 1000;
+    /** A raw client's appends (the baseline's INSERT) into `table`, on `streams`: per second. */
+    const rawCase = (streams: Stream[], table?: string) => async () =>
+      perSecond(
+        await drive(streams, c.concurrency, c.appendsPerRun, async (s) => {
+          const events = nextEvents(s.id, s.version, c.eventsPerAppend);
+          await db.raw.query(rawInsert(s.id, s.version + 1, events, table));
+          s.version += events.length;
+        }),
+      );
     const values = await interleave(profile, {
-      raw: async () =>
-        perSecond(
-          await drive(raw, c.concurrency, c.appendsPerRun, async (s) => {
-            const events = nextEvents(s.id, s.version, c.eventsPerAppend);
-            await db.raw.query(rawInsert(s.id, s.version + 1, events));
-            s.version += events.length;
-          }),
-        ),
-      notify: async () =>
-        perSecond(
-          await drive(notified, c.concurrency, c.appendsPerRun, async (s) => {
-            const events = nextEvents(s.id, s.version, c.eventsPerAppend);
-            await db.raw.query(rawInsert(s.id, s.version + 1, events, 'raw_events_notify'));
-            s.version += events.length;
-          }),
-        ),
-      table: async () =>
-        perSecond(
-          await drive(floor, c.concurrency, c.appendsPerRun, async (s) => {
-            const events = nextEvents(s.id, s.version, c.eventsPerAppend);
-            await db.raw.query(rawInsert(s.id, s.version + 1, events, 'events'));
-            s.version += events.length;
-          }),
-        ),
+      raw: rawCase(raw),
+      notify: rawCase(notified, 'raw_events_notify'),
+      table: rawCase(floor, 'events'),
       ours: async () =>
         perSecond(
           await drive(ours, c.concurrency, c.appendsPerRun, async (s) => {
