@@ -12,9 +12,25 @@ import { correlate } from './common/http/correlation.js';
 
 export const BODY_LIMIT = '64kb';
 
+const NOT_AN_OBJECT = {
+  statusCode: 400,
+  code: 'VALIDATION_FAILED',
+  message: 'request body must be a JSON object',
+};
+
+/** Whether `text` is JSON (the parser's strict mode refuses any but an object or an array). */
+function isJson(text: unknown): boolean {
+  try {
+    JSON.parse(String(text));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Body-parser failures happen before any route: answer them with the contract's error body. */
 function bodyErrors(
-  error: { type?: string; status?: number; message?: string },
+  error: { type?: string; status?: number; message?: string; body?: string },
   _req: Request,
   res: Response,
   next: NextFunction,
@@ -28,9 +44,21 @@ function bodyErrors(
           message: `request body is larger than ${BODY_LIMIT}`,
         }
       : error.type === 'entity.parse.failed'
-        ? { statusCode: 400, code: 'VALIDATION_FAILED', message: 'request body is not valid JSON' }
+        ? isJson(error.body)
+          ? NOT_AN_OBJECT
+          : {
+              statusCode: 400,
+              code: 'VALIDATION_FAILED',
+              message: 'request body is not valid JSON',
+            }
         : toApiError(new HttpException(error.message ?? 'bad request body', error.status));
   res.status(body.statusCode).json(body);
+}
+
+/** Every body of the API is an object: an array would otherwise be validated index by index. */
+function objectBodies(req: Request, res: Response, next: NextFunction) {
+  if (Array.isArray(req.body)) return res.status(400).json(NOT_AN_OBJECT);
+  next();
 }
 
 /**
@@ -81,6 +109,7 @@ export async function createApp(config: AppModuleConfig): Promise<INestApplicati
   if (config.rateLimitPerMinute) app.use(rateLimit(config.rateLimitPerMinute));
   app.useBodyParser('json', { limit: BODY_LIMIT });
   app.use(bodyErrors);
+  app.use(objectBodies);
   app.useGlobalFilters(new ApiErrorFilter());
   const document = SwaggerModule.createDocument(
     app,

@@ -137,30 +137,25 @@ describe('error responses', () => {
         );
       });
 
-      it('refuses malformed JSON', async () => {
+      it.each([
+        ['malformed JSON', '{"amount": 100', 'request body is not valid JSON'],
+        ['a JSON array', '[{"amount": 100}]', 'request body must be a JSON object'],
+        ['JSON null', 'null', 'request body must be a JSON object'],
+        ['a JSON number', '100', 'request body must be a JSON object'],
+        ['a JSON string', '"100"', 'request body must be a JSON object'],
+      ])('refuses %s as the body, and says so', async (_name, raw, message) => {
+        let res: Response | undefined;
         await expectRejected(
           id,
-          () =>
-            t.http
+          async () =>
+            (res = await t.http
               .post(`/accounts/${id}/${path}`)
               .set('Content-Type', 'application/json')
-              .send('{"amount": 100'),
+              .send(raw)),
           400,
           VALIDATION_FAILED,
         );
-      });
-
-      it('refuses a JSON array as the body', async () => {
-        await expectRejected(
-          id,
-          () =>
-            t.http
-              .post(`/accounts/${id}/${path}`)
-              .set('Content-Type', 'application/json')
-              .send('[{"amount": 100}]'),
-          400,
-          VALIDATION_FAILED,
-        );
+        expect(res!.body.message).toBe(message);
       });
     });
 
