@@ -6,6 +6,7 @@ import { Snapshots1764200000002 } from './1764200000002-Snapshots.js';
 import { ParkedEvents1764200000003 } from './1764200000003-ParkedEvents.js';
 import { TransferReadModel1764200000004 } from './1764200000004-TransferReadModel.js';
 import { IdempotencyKeys1764200000005 } from './1764200000005-IdempotencyKeys.js';
+import { IdempotencyBodyText1764200000006 } from './1764200000006-IdempotencyBodyText.js';
 
 /** Every migration, in order. Listed, not globbed: the same under node, nest build and Jest. */
 export const migrations = [
@@ -15,6 +16,7 @@ export const migrations = [
   ParkedEvents1764200000003,
   TransferReadModel1764200000004,
   IdempotencyKeys1764200000005,
+  IdempotencyBodyText1764200000006,
 ];
 
 /**

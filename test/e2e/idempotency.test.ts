@@ -26,6 +26,8 @@ describe('Idempotency-Key', () => {
       expect(first.status).toBe(201);
       expect(repeat.status).toBe(201);
       expect(repeat.body).toEqual(first.body);
+      // The same bytes, not only the same value (keys in the same order).
+      expect(repeat.text).toBe(first.text);
       expect(await eventsOf(account)).toHaveLength(2);
     });
 
