@@ -615,6 +615,21 @@ describe('accounts HTTP API', () => {
       expect(res).toMatchObject({ balance: 99, version: 1 });
     });
 
+    it("reads asOf without an offset as UTC, whatever the server's time zone", async () => {
+      const opened = await open({ initialDeposit: 100 });
+      const [first] = await auditTrail(opened.accountId);
+      // The suite runs in Tokyo (jest.config.js): read there, the time would be nine hours
+      // before the opening.
+      const local = first.recordedAt.replace('Z', '');
+      expect(new Date(local).getTime()).toBeLessThan(Date.parse(first.recordedAt));
+      const res = await state(opened.accountId, `?asOf=${local}`);
+      expect(res).toMatchObject({ balance: 100, version: 0 });
+      // A date alone is its start, in UTC: before the opening unless it opened at midnight.
+      const day = first.recordedAt.slice(0, 10);
+      const dayStart = await t.http.get(`/accounts/${opened.accountId}/state?asOf=${day}`);
+      expect(dayStart.status).toBe(first.recordedAt.endsWith('T00:00:00.000Z') ? 200 : 404);
+    });
+
     it('answers 404 ACCOUNT_NOT_FOUND for an instant before the opening', async () => {
       const opened = await open({ initialDeposit: 100 });
       const [first] = await auditTrail(opened.accountId);

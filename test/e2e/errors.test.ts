@@ -338,9 +338,24 @@ describe('error responses', () => {
         ['asOf=2024-13-45T00:00:00.000Z', 'asOf=2024-13-45T00:00:00.000Z'],
         ['both version and asOf', 'version=0&asOf=2999-01-01T00:00:00.000Z'],
         ['an unknown parameter', 'foo=bar'],
+        // ISO-8601, but forms JavaScript's Date reads wrong or not at all
+        ['a week date', 'asOf=2030-W01-1'],
+        ['an ordinal date', 'asOf=2030-001'],
+        ['the basic format', 'asOf=20300101T000000Z'],
+        ['a year alone', 'asOf=2030'],
+        ['a month alone', 'asOf=2030-01'],
+        ['an hour without minutes', 'asOf=2030-01-01T00Z'],
       ])('GET /accounts/:id/state refuses %s', async (_name, query) => {
         const res = await t.http.get(`/accounts/${id}/state?${query}`);
         expectError(res, 400, VALIDATION_FAILED);
+      });
+
+      it.each(['limit=1', 'foo=bar'])('GET /accounts/:id/events refuses %s', async (query) => {
+        const res = await t.http.get(`/accounts/${id}/events?${query}`);
+        expectError(res, 400, VALIDATION_FAILED);
+        expect(res.body.message).toBe(
+          `${query.split('=')[0]}: property ${query.split('=')[0]} should not exist`,
+        );
       });
     });
   });

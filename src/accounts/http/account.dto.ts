@@ -108,6 +108,23 @@ export class TransactionsQueryDto extends ReadQueryDto {
   after?: number;
 }
 
+/**
+ * The forms of ISO-8601 `asOf` takes, those JavaScript's Date reads: a date, or a date and time
+ * (minutes, seconds, a fraction) with `Z`, an offset or none. Week and ordinal dates, the basic
+ * format without separators, a year or a month alone are refused: Date reads some of them wrong,
+ * or not at all.
+ */
+const INSTANT = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+const ZONED = /(Z|[+-]\d{2}:?\d{2})$/;
+
+/**
+ * The instant of a valid `asOf`. Times in this API are UTC: a date and time without an offset is
+ * read as UTC (Date would read it in the server's time zone), as a date alone is.
+ */
+export function instantOf(asOf: string): Date {
+  return new Date(!asOf.includes('T') || ZONED.test(asOf) ? asOf : `${asOf}Z`);
+}
+
 export class StateQueryDto {
   @ApiPropertyOptional({ description: 'The state as of this version' })
   @IsOptionalNotNull()
@@ -117,8 +134,17 @@ export class StateQueryDto {
   @IsInt()
   version?: number;
 
-  @ApiPropertyOptional({ description: 'The state as of this instant (ISO-8601)' })
+  @ApiPropertyOptional({
+    description:
+      'The state as of this instant: ISO-8601, a date (its start, UTC) or a date and time, with Z ' +
+      'or an offset (none: UTC)',
+    example: '2026-12-08T10:30:00.000Z',
+  })
   @IsOptionalNotNull()
+  @Matches(INSTANT, {
+    message:
+      'asOf must be an ISO-8601 date (2026-12-08) or date and time (2026-12-08T10:30:00.000Z)',
+  })
   @IsISO8601({ strict: true })
   asOf?: string;
 }

@@ -16,7 +16,7 @@ import { BadRequestException } from '@nestjs/common';
 import { AccountOwnerGuard } from './account-owner.guard.js';
 import { ApiErrorFilter } from '../../common/http/api-error.filter.js';
 import { RequestCommandMetadata } from '../../common/http/correlation.js';
-import { strictValidationPipe, uuidParam } from '../../common/http/validation.js';
+import { noQuery, strictValidationPipe, uuidParam } from '../../common/http/validation.js';
 import type { CommandMetadata } from '../../event-sourcing/index.js';
 import type { AccountCommandResult } from '../account-command-result.js';
 import { GetAccountQuery } from '../account-summary/get-account.query.js';
@@ -32,6 +32,7 @@ import {
   AccountCommandResponse,
   AccountResponse,
   ExpectedVersionDto,
+  instantOf,
   ListAccountsQueryDto,
   MoneyCommandDto,
   OpenAccountDto,
@@ -137,13 +138,13 @@ export class AccountsController {
       query.version !== undefined
         ? { version: query.version }
         : query.asOf !== undefined
-          ? { asOf: new Date(query.asOf) }
+          ? { asOf: instantOf(query.asOf) }
           : undefined;
     return this.queries.execute(new GetAccountStateQuery(id, at));
   }
 
   @Get(':id/events')
-  events(@Param('id', uuidParam) id: string) {
+  events(@Param('id', uuidParam) id: string, @Query(noQuery) _query: object) {
     return this.queries.execute(new GetAccountEventsQuery(id));
   }
 }

@@ -2,6 +2,7 @@ import {
   type ArgumentMetadata,
   BadRequestException,
   ParseUUIDPipe,
+  type PipeTransform,
   ValidationPipe,
   type ValidationError,
 } from '@nestjs/common';
@@ -54,3 +55,16 @@ export const IsOptionalNotNull = () => ValidateIf((_object, value) => value !== 
 /** Query-string integer: only plain decimal digits become a number; anything else fails @IsInt. */
 export const toInteger = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d{1,16}$/.test(value) ? Number(value) : value;
+
+/**
+ * For a route that takes no query parameters: any is refused (400 VALIDATION_FAILED), as the
+ * routes with a query DTO refuse the ones it does not name. (A DTO without properties would fail
+ * every request: class-validator refuses an object it has no metadata for.)
+ */
+export const noQuery: PipeTransform<Record<string, unknown>> = {
+  transform(value) {
+    const [name] = Object.keys(value ?? {});
+    if (name !== undefined) throw validationFailed(`${name}: property ${name} should not exist`);
+    return value;
+  },
+};
