@@ -1,6 +1,16 @@
-import { Controller, Get, HttpCode, Param, Post, UseFilters, UseGuards } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  HttpCode,
+  Param,
+  Post,
+  Query,
+  UseFilters,
+  UseGuards,
+} from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { ApiErrorFilter } from '../common/http/api-error.filter.js';
+import { noQuery } from '../common/http/validation.js';
 import { GlobalLogProcessor, type ProjectionInfo } from '../event-sourcing/index.js';
 import { AdminGuard } from './admin.guard.js';
 
@@ -14,14 +24,17 @@ export class ProjectionsController {
 
   /** Every projection and saga: checkpoint position, lag, status and parked events. */
   @Get()
-  async list(): Promise<{ items: ProjectionInfo[] }> {
+  async list(@Query(noQuery) _query: object): Promise<{ items: ProjectionInfo[] }> {
     return { items: await this.processor.list() };
   }
 
   /** Resets the read model (tables and checkpoint, one transaction) and replays the log into it. */
   @Post(':name/rebuild')
   @HttpCode(202)
-  async rebuild(@Param('name') name: string): Promise<{ name: string; status: 'rebuilding' }> {
+  async rebuild(
+    @Param('name') name: string,
+    @Query(noQuery) _query: object,
+  ): Promise<{ name: string; status: 'rebuilding' }> {
     await this.processor.rebuild(name);
     return { name, status: 'rebuilding' };
   }
@@ -29,7 +42,10 @@ export class ProjectionsController {
   /** Applies the projection's parked events again. */
   @Post(':name/retry')
   @HttpCode(200)
-  retry(@Param('name') name: string): Promise<{ retried: number; failed: number }> {
+  retry(
+    @Param('name') name: string,
+    @Query(noQuery) _query: object,
+  ): Promise<{ retried: number; failed: number }> {
     return this.processor.retryParked(name);
   }
 }

@@ -389,9 +389,10 @@ export class EventStore {
    * Where that statement fails otherwise than by losing its connection, each append runs again
    * alone, so that only those at fault fail. An error of the server (a constraint, bad data, a lost
    * race, a lock or statement timeout...) means it stored nothing. Any other (a value that does
-   * not serialize, a client-side timeout) may have come after the commit: those runs look for
-   * their events by id first, as a retry does (no event is stored twice either way: event ids are
-   * unique). A lost or refused connection fails them all alike, as it fails an append alone.
+   * not serialize, a client-side timeout) may have come after the commit: those runs are retries,
+   * whose insert, if it fails, looks for their events by id and answers with them (no event is
+   * stored twice either way: event ids are unique). A lost or refused connection fails them all
+   * alike, as it fails an append alone.
    */
   private sendTogether(requests: AppendRequest[]): Promise<AppendResult>[] {
     if (requests.length === 1) return [this.appendOne(requests[0], this.dataSource)];

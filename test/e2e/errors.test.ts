@@ -350,6 +350,41 @@ describe('error responses', () => {
         expectError(res, 400, VALIDATION_FAILED);
       });
 
+      it('refuses a query parameter on a command, which appends nothing', async () => {
+        const other = (await open(0)).accountId;
+        const commands: [string, object][] = [
+          [`/accounts/${id}/deposits`, { amount: 1 }],
+          [`/accounts/${id}/withdrawals`, { amount: 1 }],
+          [`/accounts/${other}/close`, {}],
+          ['/transfers', { fromAccountId: id, toAccountId: other, amount: 1 }],
+        ];
+        for (const [path, body] of commands) {
+          for (const target of [id, other]) {
+            await expectRejected(
+              target,
+              () => t.http.post(`${path}?dryRun=true`).send(body),
+              400,
+              VALIDATION_FAILED,
+            );
+          }
+        }
+        const ownerId = uniqueOwner();
+        const opening = await t.http.post('/accounts?dryRun=true').send({ ownerId });
+        expectError(opening, 400, VALIDATION_FAILED);
+        expect(opening.body.message).toBe('dryRun: property dryRun should not exist');
+        const list = await t.http.get(`/accounts?ownerId=${ownerId}&minPosition=${position}`);
+        expect(list.body.items).toEqual([]);
+      });
+
+      it.each([
+        ['GET', '/projections?verbose=1'],
+        ['POST', '/projections/account-summary/rebuild?now=1'],
+        ['POST', '/projections/account-summary/retry?now=1'],
+      ])('%s %s refuses the query parameter', async (method, path) => {
+        const res = await (method === 'GET' ? t.http.get(path) : t.http.post(path));
+        expectError(res, 400, VALIDATION_FAILED);
+      });
+
       it.each(['limit=1', 'foo=bar'])('GET /accounts/:id/events refuses %s', async (query) => {
         const res = await t.http.get(`/accounts/${id}/events?${query}`);
         expectError(res, 400, VALIDATION_FAILED);

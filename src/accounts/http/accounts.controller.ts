@@ -56,6 +56,7 @@ export class AccountsController {
   @ApiCreatedResponse({ type: AccountCommandResponse })
   open(
     @Body() body: OpenAccountDto,
+    @Query(noQuery) _query: object,
     @RequestCommandMetadata() metadata: CommandMetadata,
   ): Promise<AccountCommandResult> {
     return this.commands.execute(
@@ -73,6 +74,7 @@ export class AccountsController {
   deposit(
     @Param('id', uuidParam) id: string,
     @Body() body: MoneyCommandDto,
+    @Query(noQuery) _query: object,
     @RequestCommandMetadata() metadata: CommandMetadata,
   ): Promise<AccountCommandResult> {
     return this.commands.execute(
@@ -85,6 +87,7 @@ export class AccountsController {
   withdraw(
     @Param('id', uuidParam) id: string,
     @Body() body: MoneyCommandDto,
+    @Query(noQuery) _query: object,
     @RequestCommandMetadata() metadata: CommandMetadata,
   ): Promise<AccountCommandResult> {
     return this.commands.execute(
@@ -101,6 +104,7 @@ export class AccountsController {
   close(
     @Param('id', uuidParam) id: string,
     @Body() body: ExpectedVersionDto,
+    @Query(noQuery) _query: object,
     @RequestCommandMetadata() metadata: CommandMetadata,
   ): Promise<AccountCommandResult> {
     return this.commands.execute(

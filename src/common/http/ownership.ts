@@ -5,7 +5,7 @@ import type { Request } from 'express';
  * Who the caller is, as the host's authentication knows it: the `ownerId` whose accounts the
  * caller may use. Provide it to turn ownership checks on (they are off otherwise):
  *
- *   OwnershipModule.forRoot((request) => (request.user as { sub: string }).sub)
+ *   OwnershipModule.forRoot((request) => (request as { user?: { sub?: string } }).user?.sub)
  *
  * Return undefined for a caller with no owner identity: every owned resource is then refused.
  */

@@ -16,7 +16,7 @@ import { ReadQueryDto } from '../../accounts/http/account.dto.js';
 import { TransferOwnerGuard } from './transfer-owner.guard.js';
 import { ApiErrorFilter } from '../../common/http/api-error.filter.js';
 import { RequestCommandMetadata } from '../../common/http/correlation.js';
-import { strictValidationPipe, uuidParam } from '../../common/http/validation.js';
+import { noQuery, strictValidationPipe, uuidParam } from '../../common/http/validation.js';
 import type { CommandMetadata } from '../../event-sourcing/index.js';
 import { RequestTransferCommand } from '../request-transfer.command.js';
 import { GetTransferQuery } from '../transfer-summary/get-transfer.query.js';
@@ -37,7 +37,11 @@ export class TransfersController {
   @Post()
   @HttpCode(202)
   @ApiAcceptedResponse({ type: TransferAcceptedResponse })
-  request(@Body() body: RequestTransferDto, @RequestCommandMetadata() metadata: CommandMetadata) {
+  request(
+    @Body() body: RequestTransferDto,
+    @Query(noQuery) _query: object,
+    @RequestCommandMetadata() metadata: CommandMetadata,
+  ) {
     return this.commands.execute(
       new RequestTransferCommand(body.fromAccountId, body.toAccountId, body.amount, metadata),
     );
