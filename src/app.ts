@@ -58,6 +58,16 @@ function bodyErrors(
 /** Every body of the API is an object: an array would otherwise be validated index by index. */
 function objectBodies(req: Request, res: Response, next: NextFunction) {
   if (Array.isArray(req.body)) return res.status(400).json(NOT_AN_OBJECT);
+  // Read by the raw parser: a body of another type, which the routes would otherwise not see (a
+  // command would run without its expectedVersion). An empty one is no body.
+  if (Buffer.isBuffer(req.body) && req.body.length === 0) req.body = undefined;
+  else if (Buffer.isBuffer(req.body)) {
+    return res.status(415).json({
+      statusCode: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+      message: 'request body must be JSON (Content-Type: application/json)',
+    });
+  }
   next();
 }
 
@@ -107,7 +117,13 @@ export async function createApp(config: AppModuleConfig): Promise<INestApplicati
   app.use(helmet());
   if (config.corsOrigins?.length) app.enableCors({ origin: config.corsOrigins });
   if (config.rateLimitPerMinute) app.use(rateLimit(config.rateLimitPerMinute));
-  app.useBodyParser('json', { limit: BODY_LIMIT });
+  app.useBodyParser('json', {
+    limit: BODY_LIMIT,
+    type: ['application/json', 'application/*+json'],
+  });
+  // Any other body is read as well, up to the same limit (a larger one is 413 too), to be refused
+  // with 415 (objectBodies).
+  app.useBodyParser('raw', { limit: BODY_LIMIT, type: () => true });
   app.use(bodyErrors);
   app.use(objectBodies);
   app.useGlobalFilters(new ApiErrorFilter());

@@ -574,6 +574,53 @@ describe('error responses', () => {
         'PAYLOAD_TOO_LARGE',
       );
     });
+
+    it.each(['text/plain', 'application/x-www-form-urlencoded'])(
+      'refuses a %s body above 64 kB, appending nothing',
+      async (type) => {
+        const { accountId } = await open(0);
+        await expectRejected(
+          accountId,
+          () =>
+            t.http
+              .post(`/accounts/${accountId}/deposits`)
+              .set('Content-Type', type)
+              .send(JSON.stringify({ amount: 100, pad: big })),
+          413,
+          'PAYLOAD_TOO_LARGE',
+        );
+      },
+    );
+  });
+
+  describe('415 UNSUPPORTED_MEDIA_TYPE', () => {
+    it.each([
+      ['text/plain', '{"expectedVersion": 5}'],
+      ['application/x-www-form-urlencoded', 'expectedVersion=5'],
+      ['application/xml', '<close><expectedVersion>5</expectedVersion></close>'],
+    ])('refuses a %s body: a close does not run without its expectedVersion', async (type, raw) => {
+      const { accountId } = await open(0);
+      await expectRejected(
+        accountId,
+        () => t.http.post(`/accounts/${accountId}/close`).set('Content-Type', type).send(raw),
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+      );
+    });
+
+    it('takes a JSON body whose media type is a +json one', async () => {
+      const { accountId } = await open(0);
+      await t.http
+        .post(`/accounts/${accountId}/deposits`)
+        .set('Content-Type', 'application/merge-patch+json')
+        .send('{"amount": 5}')
+        .expect(201);
+    });
+
+    it('still takes a command without a body', async () => {
+      const { accountId } = await open(0);
+      await t.http.post(`/accounts/${accountId}/close`).expect(201);
+    });
   });
 
   describe('unknown routes', () => {
