@@ -152,8 +152,14 @@ WHERE h.heads[e.a] IS NOT NULL
 ORDER BY e.a, e.i
 RETURNING stream_id AS "streamId", version, global_position AS "position", ${RECORDED_MS}`;
 
+// An instant `until` (milliseconds) takes the events whose recorded_at, as shown (cut to the
+// millisecond, as RECORDED_MS cuts it), is at or before it: those before the next millisecond. The
+// store records milliseconds, but a script's insert may give recorded_at in microseconds.
+const RECORDED_UNTIL = (until: string) =>
+  `recorded_at < ${until}::timestamptz + interval '1 millisecond'`;
+
 const READ_STREAM = (t: EventStoreTables) => `SELECT ${COLUMNS} FROM ${t.events}
-  WHERE stream_id = $1 AND version >= $2 AND version <= $3 AND ($4::timestamptz IS NULL OR recorded_at <= $4)
+  WHERE stream_id = $1 AND version >= $2 AND version <= $3 AND ($4::timestamptz IS NULL OR ${RECORDED_UNTIL('$4')})
   ORDER BY version`;
 
 // Gap-safe: only transactions older than every running one (pg_snapshot_xmin) are read, so an
@@ -193,7 +199,7 @@ const BY_EVENT_IDS = (t: EventStoreTables) =>
   `SELECT ${COLUMNS} FROM ${t.events} WHERE event_id = ANY($1::uuid[]) ORDER BY version`;
 
 const LAST_VERSION_AT = (t: EventStoreTables) =>
-  `SELECT coalesce(max(version), -1) AS v FROM ${t.events} WHERE stream_id = $1 AND recorded_at <= $2`;
+  `SELECT coalesce(max(version), -1) AS v FROM ${t.events} WHERE stream_id = $1 AND ${RECORDED_UNTIL('$2')}`;
 
 const UNIQUE_VIOLATION = '23505';
 

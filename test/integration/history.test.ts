@@ -97,6 +97,39 @@ describe('history', () => {
       await t.http.get(`/accounts/${id}/state?asOf=2019-04-30T00:00:00Z`).expect(404);
     });
 
+    it('reads asOf against recordedAt as shown, for events a script stored in microseconds', async () => {
+      const other = uuidv4();
+      for (const [version, type, data, at] of [
+        [
+          0,
+          'AccountOpened',
+          { accountId: other, ownerId: 'script', currency: 'USD', initialDeposit: 7 },
+          '2020-01-01T00:00:00.123456Z',
+        ],
+        [1, 'MoneyDeposited', { accountId: other, amount: 3 }, '2020-01-01T00:00:00.123999Z'],
+        [2, 'MoneyDeposited', { accountId: other, amount: 5 }, '2020-01-01T00:00:00.124001Z'],
+      ] as const) {
+        await dataSource.query(
+          `INSERT INTO events (stream_id, version, type, schema_version, data, recorded_at)
+           VALUES ($1, $2, $3, 2, $4, $5)`,
+          [other, version, type, data, at],
+        );
+      }
+      const { body: trail } = await t.http.get(`/accounts/${other}/events`).expect(200);
+      expect(trail.items.map((e: { recordedAt: string }) => e.recordedAt)).toEqual([
+        '2020-01-01T00:00:00.123Z',
+        '2020-01-01T00:00:00.123Z',
+        '2020-01-01T00:00:00.124Z',
+      ]);
+      // Both events shown at .123 are <= .123, as shown: asOf includes them, and not the third.
+      const state = async (asOf: string) =>
+        (await t.http.get(`/accounts/${other}/state?asOf=${asOf}`).expect(200)).body;
+      expect(await state('2020-01-01T00:00:00.123Z')).toMatchObject({ balance: 10, version: 1 });
+      expect(await state('2020-01-01T00:00:00.1239Z')).toMatchObject({ balance: 10, version: 1 });
+      expect(await state('2020-01-01T00:00:00.124Z')).toMatchObject({ balance: 15, version: 2 });
+      await t.http.get(`/accounts/${other}/state?asOf=2020-01-01T00:00:00.122Z`).expect(404);
+    });
+
     it('appends a new command after them at the right version, in schema v2', async () => {
       const { body } = await t.http
         .post(`/accounts/${id}/deposits`)
