@@ -22,6 +22,20 @@ describe('isConnectionError', () => {
       Object.assign(new Error('sorry, too many clients already'), { code: '53300' }),
     ],
     ['a statement on a closed pool', new Error('Cannot use a pool after calling end on the pool')],
+    [
+      'a database that accepts no connections',
+      Object.assign(new Error('database "bank" is not currently accepting connections'), {
+        code: '55000',
+      }),
+    ],
+    [
+      'a login refused',
+      Object.assign(new Error('password authentication failed'), { code: '28P01' }),
+    ],
+    [
+      'a database that is gone',
+      Object.assign(new Error('database does not exist'), { code: '3D000' }),
+    ],
   ])('is true for %s', (_, error) => {
     expect(isConnectionError(error)).toBe(true);
   });
@@ -36,6 +50,12 @@ describe('isConnectionError', () => {
       Object.assign(new Error('temporary file size exceeds temp_file_limit'), { code: '53400' }),
     ],
     ['a plain error', new Error('boom')],
+    [
+      'another failure of code 55000',
+      Object.assign(new Error('currval of sequence "s" is not yet defined in this session'), {
+        code: '55000',
+      }),
+    ],
   ])('is false for %s', (_, error) => {
     expect(isConnectionError(error)).toBe(false);
   });

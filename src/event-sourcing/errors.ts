@@ -100,16 +100,18 @@ export class ProjectionNotRebuildableError extends DomainError {
 }
 
 // Connection-level failures: the class 08 SQLSTATEs, server shutdown (57P), a connection refused
-// beyond a limit (53300: max_connections, a role's or a database's CONNECTION LIMIT), and socket
-// errors. None of them is the work's fault. The rest of class 53 is not here: some of it follows
+// beyond a limit (53300: max_connections, a role's or a database's CONNECTION LIMIT), or refused
+// at login (class 28: the role or its password; 3D000: no such database), and socket errors. None
+// of them is the work's fault. The rest of class 53 is not here: some of it follows
 // the work (53400 temp_file_limit, 53200 out of memory for one huge statement), so a projection
 // counts it against the event, which would otherwise hold the projection for good.
 const CONNECTION_CODES =
-  /^(08|57P|53300$)|^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/;
+  /^(08|57P|53300$|28|3D000$)|^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/;
 // Then: a statement sent on a connection that has just died (pg's client, or the TypeORM query
-// runner released when its connection failed), or on a pool closed by the shutdown.
+// runner released when its connection failed), or on a pool closed by the shutdown; a database
+// that accepts no connections (ALLOW_CONNECTIONS false: 55000, a code other failures share).
 const CONNECTION_MESSAGES =
-  /Connection terminated|connection timeout|Connection refused|timeout exceeded when trying to connect|not queryable|Query runner already released|Cannot use a pool after calling end/i;
+  /Connection terminated|connection timeout|Connection refused|timeout exceeded when trying to connect|not queryable|Query runner already released|Cannot use a pool after calling end|is not currently accepting connections/i;
 
 /**
  * Whether an error means the database could not be reached (as opposed to refusing a statement):

@@ -73,3 +73,48 @@ describe('a database that refuses more connections', () => {
     expect(rows[0].n).toBe(statuses.filter((status) => status === 201).length);
   });
 });
+
+describe('a database that accepts no connections', () => {
+  let t: TestApp;
+  let admin: pg.Client;
+  let name: string;
+
+  beforeAll(async () => {
+    const url = await createTestDatabase();
+    name = decodeURIComponent(new URL(url).pathname.slice(1));
+    // On the server's maintenance database: the app's own connections are ended below.
+    const maintenance = new URL(url);
+    maintenance.pathname = '/postgres';
+    admin = new pg.Client({ connectionString: maintenance.toString() });
+    await admin.connect();
+    t = await startTestApp({ databaseUrl: url, poolSize: 5 });
+  });
+  afterAll(async () => {
+    try {
+      await admin.query('ALTER DATABASE ' + pg.escapeIdentifier(name) + ' ALLOW_CONNECTIONS true');
+      await t?.close();
+    } finally {
+      await admin.end();
+    }
+  });
+
+  it('answers 503 DATABASE_UNAVAILABLE (55000 at login), then serves again once it does', async () => {
+    const { body: opened } = await t.http.post('/accounts').send({ ownerId: 'closed-db' });
+    await admin.query('ALTER DATABASE ' + pg.escapeIdentifier(name) + ' ALLOW_CONNECTIONS false');
+    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [
+      name,
+    ]);
+    for (const send of [
+      () => t.http.get(`/accounts/${opened.accountId}`),
+      () => t.http.get(`/accounts/${opened.accountId}/state`),
+      () => t.http.post(`/accounts/${opened.accountId}/deposits`).send({ amount: 1 }),
+      () => t.http.post('/accounts').send({ ownerId: 'closed-db' }),
+    ]) {
+      const res = await send();
+      expect(res.status).toBe(503);
+      expect(res.body.code).toBe('DATABASE_UNAVAILABLE');
+    }
+    await admin.query('ALTER DATABASE ' + pg.escapeIdentifier(name) + ' ALLOW_CONNECTIONS true');
+    await t.http.post(`/accounts/${opened.accountId}/deposits`).send({ amount: 1 }).expect(201);
+  });
+});
