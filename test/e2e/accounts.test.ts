@@ -759,6 +759,23 @@ describe('accounts HTTP API', () => {
     });
   });
 
+  describe('an id in capitals', () => {
+    it('is the same account on every route, shown in lower case', async () => {
+      const opened = await open({ initialDeposit: 100 });
+      const upper = opened.accountId.toUpperCase();
+      const res = await t.http.post(`/accounts/${upper}/deposits`).send({ amount: 5 }).expect(201);
+      expectCommandResult(res.body, opened.accountId);
+      await t.http.post(`/accounts/${upper}/withdrawals`).send({ amount: 1 }).expect(201);
+      const min = `minPosition=${(await deposit(opened.accountId, 1)).position}`;
+      const account = await t.http.get(`/accounts/${upper}?${min}`).expect(200);
+      expect(account.body).toMatchObject({ accountId: opened.accountId, balance: 105 });
+      const trail = await auditTrail(upper);
+      expect(trail.map((e) => e.version)).toEqual([0, 1, 2, 3]);
+      const state = await t.http.get(`/accounts/${upper}/state?version=1`).expect(200);
+      expect(state.body).toMatchObject({ accountId: opened.accountId, balance: 105 });
+    });
+  });
+
   describe('read your own writes', () => {
     it('answers 503 STALE_READ_MODEL when minPosition is never reached', async () => {
       const opened = await open();

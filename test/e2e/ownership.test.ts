@@ -57,6 +57,28 @@ describe('account ownership', () => {
       },
     );
 
+    it.each(routes)(
+      'refuses to let another owner %s an account named in capitals, and appends nothing',
+      async (_name, method, path, body) => {
+        const events = () => t.http.get(`/accounts/${alices}/events`).set('x-owner-id', 'alice');
+        const before = (await events()).body.items.length;
+        const res = await t.http[method](path(alices.toUpperCase()))
+          .set('x-owner-id', 'bob')
+          .send(body);
+        expect(res.status).toBe(403);
+        expect(res.body).toEqual(forbidden);
+        expect((await events()).body.items.length).toBe(before);
+      },
+    );
+
+    it('refuses a transfer out of an account named in capitals by another owner', async () => {
+      const res = await t.http
+        .post('/transfers')
+        .set('x-owner-id', 'bob')
+        .send({ fromAccountId: alices.toUpperCase(), toAccountId: bobs, amount: 10 });
+      expect(res.status).toBe(403);
+    });
+
     it('refuses a caller with no identity', async () => {
       expect((await t.http.get(`/accounts/${alices}`).expect(403)).body).toEqual(forbidden);
     });

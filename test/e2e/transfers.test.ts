@@ -37,6 +37,20 @@ describe('transfers', () => {
       expect(await balanceOf(t.http, to)).toBe(300);
     });
 
+    it('takes ids in capitals as the same ids, and shows them in lower case', async () => {
+      const from = await openAccount(t.http, { initialDeposit: 100 });
+      const to = await openAccount(t.http);
+      const accepted = await transfer(from.toUpperCase(), to.toUpperCase(), 40).expect(202);
+      const done = await waitForTransfer(t.http, accepted.body.transferId.toUpperCase());
+      expect(done).toMatchObject({
+        transferId: accepted.body.transferId,
+        fromAccountId: from,
+        toAccountId: to,
+        status: 'completed',
+      });
+      expect(await balanceOf(t.http, to)).toBe(40);
+    });
+
     it('shows the transfer id on both statements', async () => {
       const from = await openAccount(t.http, { initialDeposit: 50 });
       const to = await openAccount(t.http);

@@ -8,6 +8,7 @@ import {
 import { isUUID } from 'class-validator';
 import type { Request } from 'express';
 import { assertOwner, OWNER_RESOLVER, type OwnerResolver } from '../../common/http/ownership.js';
+import { canonicalUuid } from '../../common/http/validation.js';
 import { AggregateRepository } from '../../event-sourcing/index.js';
 import { Account } from '../domain/account.aggregate.js';
 
@@ -29,7 +30,7 @@ export class AccountOwnerGuard implements CanActivate {
     const id = request.params.id;
     if (typeof id === 'string') {
       if (!isUUID(id)) return true;
-      const account = await this.repository.load(Account, id);
+      const account = await this.repository.load(Account, canonicalUuid(id));
       if (account.status) await assertOwner(this.resolver, request, [account.ownerId]);
       return true;
     }

@@ -44,10 +44,31 @@ export const strictValidationPipe = new StrictValidationPipe({
   exceptionFactory: (errors) => validationFailed(describe(errors).join('; ') || 'invalid request'),
 });
 
-/** Path parameter `:id` must be a UUID (400 VALIDATION_FAILED otherwise). */
-export const uuidParam = new ParseUUIDPipe({
+/**
+ * A UUID as the store keeps it: in lower case. Input may come in capitals (RFC 9562: the same id);
+ * the event store's stream ids are text, so an id in capitals would name no stream, where the read
+ * models' uuid columns find it. Guards must use it too, before they look an id up.
+ */
+export const canonicalUuid = (id: string): string => id.toLowerCase();
+
+class UuidParamPipe extends ParseUUIDPipe {
+  override async transform(
+    value: unknown,
+    metadata: ArgumentMetadata,
+  ): Promise<string | undefined | null> {
+    const id = await super.transform(value, metadata);
+    return typeof id === 'string' ? canonicalUuid(id) : id;
+  }
+}
+
+/** Path parameter `:id` must be a UUID (400 VALIDATION_FAILED otherwise); see canonicalUuid. */
+export const uuidParam = new UuidParamPipe({
   exceptionFactory: () => validationFailed('id must be a UUID'),
 });
+
+/** For a DTO's UUID field: see canonicalUuid. */
+export const toCanonicalUuid = ({ value }: { value: unknown }) =>
+  typeof value === 'string' ? canonicalUuid(value) : value;
 
 /** Like @IsOptional(), but `null` is refused: a field is either absent or valid. */
 export const IsOptionalNotNull = () => ValidateIf((_object, value) => value !== undefined);

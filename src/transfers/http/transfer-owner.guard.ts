@@ -9,6 +9,7 @@ import { isUUID } from 'class-validator';
 import type { Request } from 'express';
 import { Account } from '../../accounts/domain/account.aggregate.js';
 import { assertOwner, OWNER_RESOLVER, type OwnerResolver } from '../../common/http/ownership.js';
+import { canonicalUuid } from '../../common/http/validation.js';
 import { AggregateRepository } from '../../event-sourcing/index.js';
 import { Transfer } from '../domain/transfer.aggregate.js';
 
@@ -31,7 +32,7 @@ export class TransferOwnerGuard implements CanActivate {
     const id = request.params.id;
     if (typeof id === 'string') {
       if (!isUUID(id)) return true;
-      const transfer = await this.repository.load(Transfer, id);
+      const transfer = await this.repository.load(Transfer, canonicalUuid(id));
       if (!transfer.status) return true;
       const owners = await Promise.all([
         ownerOf(transfer.fromAccountId),
@@ -42,7 +43,7 @@ export class TransferOwnerGuard implements CanActivate {
     }
     const from = request.body?.fromAccountId;
     if (typeof from !== 'string' || !isUUID(from)) return true;
-    const source = await this.repository.load(Account, from);
+    const source = await this.repository.load(Account, canonicalUuid(from));
     if (source.status) await assertOwner(this.resolver, request, [source.ownerId]);
     return true;
   }

@@ -1,13 +1,17 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
 import { IsInt, IsUUID, Max, Min } from 'class-validator';
+import { toCanonicalUuid } from '../../common/http/validation.js';
 import { MAX_AMOUNT } from '../../accounts/domain/money.js';
 
 export class RequestTransferDto {
   @ApiProperty({ format: 'uuid' })
+  @Transform(toCanonicalUuid)
   @IsUUID()
   fromAccountId: string;
 
   @ApiProperty({ format: 'uuid' })
+  @Transform(toCanonicalUuid)
   @IsUUID()
   toAccountId: string;
 
