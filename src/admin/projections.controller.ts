@@ -1,4 +1,5 @@
 import {
+  Body,
   Controller,
   Get,
   HttpCode,
@@ -10,7 +11,7 @@ import {
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { ApiErrorFilter } from '../common/http/api-error.filter.js';
-import { noQuery } from '../common/http/validation.js';
+import { noFields } from '../common/http/validation.js';
 import { GlobalLogProcessor, type ProjectionInfo } from '../event-sourcing/index.js';
 import { AdminGuard } from './admin.guard.js';
 
@@ -24,7 +25,7 @@ export class ProjectionsController {
 
   /** Every projection and saga: checkpoint position, lag, status and parked events. */
   @Get()
-  async list(@Query(noQuery) _query: object): Promise<{ items: ProjectionInfo[] }> {
+  async list(@Query(noFields) _query: object): Promise<{ items: ProjectionInfo[] }> {
     return { items: await this.processor.list() };
   }
 
@@ -33,7 +34,8 @@ export class ProjectionsController {
   @HttpCode(202)
   async rebuild(
     @Param('name') name: string,
-    @Query(noQuery) _query: object,
+    @Query(noFields) _query: object,
+    @Body(noFields) _body: object,
   ): Promise<{ name: string; status: 'rebuilding' }> {
     await this.processor.rebuild(name);
     return { name, status: 'rebuilding' };
@@ -44,7 +46,8 @@ export class ProjectionsController {
   @HttpCode(200)
   retry(
     @Param('name') name: string,
-    @Query(noQuery) _query: object,
+    @Query(noFields) _query: object,
+    @Body(noFields) _body: object,
   ): Promise<{ retried: number; failed: number }> {
     return this.processor.retryParked(name);
   }

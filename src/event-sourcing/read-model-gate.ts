@@ -19,7 +19,8 @@ export class ReadModelGate {
 
   /** @throws StaleReadModelError when `minPosition` is not reached within `readWaitTimeoutMs`. */
   async waitFor(projection: string, minPosition?: number): Promise<void> {
-    if (minPosition !== undefined) return this.processor.waitForPosition(projection, minPosition);
+    // 0 (no position yet) waits for nothing more than no minPosition does.
+    if (minPosition) return this.processor.waitForPosition(projection, minPosition);
     const own = this.store.lastAppendedPosition;
     if (own === 0) return;
     try {

@@ -376,6 +376,24 @@ describe('error responses', () => {
         expect(list.body.items).toEqual([]);
       });
 
+      it('takes minPosition on every read, 0 included, and on the event store reads at once', async () => {
+        for (const path of [
+          `/accounts/${id}?minPosition=0`,
+          `/accounts/${id}/transactions?minPosition=0`,
+          `/accounts/${id}/state?version=0&minPosition=${position}`,
+          `/accounts/${id}/events?minPosition=${position}`,
+          `/accounts/${id}/state?asOf=2999-01-01t00:00:00z`,
+        ]) {
+          await t.http.get(path).expect(200);
+        }
+      });
+
+      it('refuses a body on the admin routes, which take none', async () => {
+        const res = await t.http.post('/projections/account-summary/retry').send({ all: true });
+        expectError(res, 400, VALIDATION_FAILED);
+        expect(res.body.message).toBe('all: property all should not exist');
+      });
+
       it.each([
         ['GET', '/projections?verbose=1'],
         ['POST', '/projections/account-summary/rebuild?now=1'],

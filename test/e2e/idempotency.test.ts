@@ -71,6 +71,21 @@ describe('Idempotency-Key', () => {
       expect(await eventsOf(account)).toHaveLength(2);
     });
 
+    it('treats no body and an empty object as the same request', async () => {
+      const account = await openAccount(t.http, { initialDeposit: 0 });
+      const first = await t.http
+        .post(`/accounts/${account}/close`)
+        .set('Idempotency-Key', 'close-1')
+        .expect(201);
+      const repeat = await t.http
+        .post(`/accounts/${account}/close`)
+        .set('Idempotency-Key', 'close-1')
+        .send({})
+        .expect(201);
+      expect(repeat.text).toBe(first.text);
+      expect(await eventsOf(account)).toHaveLength(2);
+    });
+
     it('treats the same body in another key order as the same request', async () => {
       const account = await openAccount(t.http, { initialDeposit: 0 });
       const first = await t.http

@@ -73,11 +73,13 @@ export class MoneyCommandDto extends ExpectedVersionDto {
 
 export class ReadQueryDto {
   @ApiPropertyOptional({
-    description: 'Answer only once the read model has applied this global position',
+    description:
+      'Answer only once the read model has applied this global position (0: at once). The ' +
+      'routes that read the event store (state, events) are always current.',
   })
   @IsOptionalNotNull()
   @Transform(toInteger)
-  @Min(1)
+  @Min(0)
   @IsInt()
   minPosition?: number;
 }
@@ -125,7 +127,7 @@ export function instantOf(asOf: string): Date {
   return new Date(!asOf.includes('T') || ZONED.test(asOf) ? asOf : `${asOf}Z`);
 }
 
-export class StateQueryDto {
+export class StateQueryDto extends ReadQueryDto {
   @ApiPropertyOptional({ description: 'The state as of this version' })
   @IsOptionalNotNull()
   @Transform(toInteger)
@@ -141,6 +143,8 @@ export class StateQueryDto {
     example: '2026-12-08T10:30:00.000Z',
   })
   @IsOptionalNotNull()
+  // RFC 3339 allows `t` and `z` in lower case.
+  @Transform(({ value }) => (typeof value === 'string' ? value.toUpperCase() : value))
   @Matches(INSTANT, {
     message:
       'asOf must be an ISO-8601 date (2026-12-08) or date and time (2026-12-08T10:30:00.000Z)',

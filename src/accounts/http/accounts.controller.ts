@@ -16,7 +16,7 @@ import { BadRequestException } from '@nestjs/common';
 import { AccountOwnerGuard } from './account-owner.guard.js';
 import { ApiErrorFilter } from '../../common/http/api-error.filter.js';
 import { RequestCommandMetadata } from '../../common/http/correlation.js';
-import { noQuery, strictValidationPipe, uuidParam } from '../../common/http/validation.js';
+import { noFields, strictValidationPipe, uuidParam } from '../../common/http/validation.js';
 import type { CommandMetadata } from '../../event-sourcing/index.js';
 import type { AccountCommandResult } from '../account-command-result.js';
 import { GetAccountQuery } from '../account-summary/get-account.query.js';
@@ -56,7 +56,7 @@ export class AccountsController {
   @ApiCreatedResponse({ type: AccountCommandResponse })
   open(
     @Body() body: OpenAccountDto,
-    @Query(noQuery) _query: object,
+    @Query(noFields) _query: object,
     @RequestCommandMetadata() metadata: CommandMetadata,
   ): Promise<AccountCommandResult> {
     return this.commands.execute(
@@ -74,7 +74,7 @@ export class AccountsController {
   deposit(
     @Param('id', uuidParam) id: string,
     @Body() body: MoneyCommandDto,
-    @Query(noQuery) _query: object,
+    @Query(noFields) _query: object,
     @RequestCommandMetadata() metadata: CommandMetadata,
   ): Promise<AccountCommandResult> {
     return this.commands.execute(
@@ -87,7 +87,7 @@ export class AccountsController {
   withdraw(
     @Param('id', uuidParam) id: string,
     @Body() body: MoneyCommandDto,
-    @Query(noQuery) _query: object,
+    @Query(noFields) _query: object,
     @RequestCommandMetadata() metadata: CommandMetadata,
   ): Promise<AccountCommandResult> {
     return this.commands.execute(
@@ -104,7 +104,7 @@ export class AccountsController {
   close(
     @Param('id', uuidParam) id: string,
     @Body() body: ExpectedVersionDto,
-    @Query(noQuery) _query: object,
+    @Query(noFields) _query: object,
     @RequestCommandMetadata() metadata: CommandMetadata,
   ): Promise<AccountCommandResult> {
     return this.commands.execute(
@@ -148,7 +148,7 @@ export class AccountsController {
   }
 
   @Get(':id/events')
-  events(@Param('id', uuidParam) id: string, @Query(noQuery) _query: object) {
+  events(@Param('id', uuidParam) id: string, @Query() _query: ReadQueryDto) {
     return this.queries.execute(new GetAccountEventsQuery(id));
   }
 }

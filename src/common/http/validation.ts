@@ -78,11 +78,11 @@ export const toInteger = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d{1,16}$/.test(value) ? Number(value) : value;
 
 /**
- * For a route that takes no query parameters: any is refused (400 VALIDATION_FAILED), as the
- * routes with a query DTO refuse the ones it does not name. (A DTO without properties would fail
- * every request: class-validator refuses an object it has no metadata for.)
+ * For a route that takes no query parameters, or no body: any is refused (400 VALIDATION_FAILED),
+ * as the routes with a DTO refuse the fields it does not name. (A DTO without properties would
+ * fail every request: class-validator refuses an object it has no metadata for.)
  */
-export const noQuery: PipeTransform<Record<string, unknown>> = {
+export const noFields: PipeTransform<Record<string, unknown>> = {
   transform(value) {
     const [name] = Object.keys(value ?? {});
     if (name !== undefined) throw validationFailed(`${name}: property ${name} should not exist`);

@@ -89,7 +89,7 @@ export class IdempotencyMiddleware implements NestMiddleware, OnModuleDestroy {
       return;
     }
     const hash = createHash('sha256')
-      .update(`${req.method} ${req.path}\n${canonical(req.body ?? null)}`)
+      .update(`${req.method} ${req.path}\n${canonical(req.body ?? {})}`)
       .digest('hex');
     try {
       const claimed = await this.dataSource.query(CLAIM, [key, hash, this.ttlHours]);

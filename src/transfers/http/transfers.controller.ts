@@ -16,7 +16,7 @@ import { ReadQueryDto } from '../../accounts/http/account.dto.js';
 import { TransferOwnerGuard } from './transfer-owner.guard.js';
 import { ApiErrorFilter } from '../../common/http/api-error.filter.js';
 import { RequestCommandMetadata } from '../../common/http/correlation.js';
-import { noQuery, strictValidationPipe, uuidParam } from '../../common/http/validation.js';
+import { noFields, strictValidationPipe, uuidParam } from '../../common/http/validation.js';
 import type { CommandMetadata } from '../../event-sourcing/index.js';
 import { RequestTransferCommand } from '../request-transfer.command.js';
 import { GetTransferQuery } from '../transfer-summary/get-transfer.query.js';
@@ -39,7 +39,7 @@ export class TransfersController {
   @ApiAcceptedResponse({ type: TransferAcceptedResponse })
   request(
     @Body() body: RequestTransferDto,
-    @Query(noQuery) _query: object,
+    @Query(noFields) _query: object,
     @RequestCommandMetadata() metadata: CommandMetadata,
   ) {
     return this.commands.execute(
