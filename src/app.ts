@@ -78,7 +78,7 @@ function objectBodies(req: Request, res: Response, next: NextFunction) {
 function refuseWhileClosing(adapter: { isShuttingDown?: boolean }) {
   return (_req: Request, res: Response, next: NextFunction) => {
     if (!adapter.isShuttingDown) return next();
-    res.set('Connection', 'close');
+    res.set({ Connection: 'close', 'Retry-After': '1' });
     res.status(503).json({
       statusCode: 503,
       code: 'SHUTTING_DOWN',

@@ -792,6 +792,7 @@ describe('accounts HTTP API', () => {
           code: 'STALE_READ_MODEL',
           message: expect.any(String),
         });
+        expect(res.headers['retry-after']).toBe('1');
       }
     }, 15_000);
   });
