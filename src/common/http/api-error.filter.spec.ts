@@ -11,6 +11,11 @@ function filter(error: unknown) {
     headersSent: false,
     statusCode: 0,
     body: undefined as unknown,
+    headers: {} as Record<string, string>,
+    setHeader(name: string, value: string) {
+      this.headers[name] = value;
+      return this;
+    },
     status(code: number) {
       this.statusCode = code;
       return this;
@@ -34,6 +39,7 @@ describe('ApiErrorFilter', () => {
     const { response, warnings, errors } = filter(new StaleReadModelError('account-summary', 9));
     expect(response.statusCode).toBe(503);
     expect(response.body).toMatchObject({ code: 'STALE_READ_MODEL' });
+    expect(response.headers).toEqual({ 'Retry-After': '1' });
     expect(errors).toEqual([]);
     expect(warnings).toEqual([
       ['STALE_READ_MODEL: read model account-summary has not reached position 9 yet; retry'],

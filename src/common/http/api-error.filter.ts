@@ -101,7 +101,7 @@ export class ApiErrorFilter implements ExceptionFilter {
       this.logger.error(error instanceof Error ? (error.stack ?? message) : message);
     if (response.headersSent) return;
     // Every 503 is one to retry (CONTRACT §3-4): when, in seconds (RFC 9110 §10.2.3).
-    if (body.statusCode === 503) response.set('Retry-After', '1');
+    if (body.statusCode === 503) response.setHeader('Retry-After', '1');
     response.status(body.statusCode).json(body);
   }
 }
