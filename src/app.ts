@@ -1,5 +1,7 @@
 import { HttpException, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import express from 'express';
+import { isUtf8 } from 'node:buffer';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
@@ -53,6 +55,19 @@ function bodyErrors(
             }
         : toApiError(new HttpException(error.message ?? 'bad request body', error.status));
   res.status(body.statusCode).json(body);
+}
+
+/**
+ * A JSON body in UTF-8 (the default) must be valid UTF-8: the parser would store U+FFFD for each
+ * invalid byte, where the hostile-input check refuses a NUL or a lone surrogate.
+ */
+function verify(_req: unknown, _res: unknown, body: Buffer, encoding: string): void {
+  if (/^utf-?8$/.test(encoding) && !isUtf8(body)) {
+    throw Object.assign(new Error('request body is not valid UTF-8'), {
+      status: 400,
+      type: 'encoding.invalid',
+    });
+  }
 }
 
 /** Every body of the API is an object: an array would otherwise be validated index by index. */
@@ -117,10 +132,10 @@ export async function createApp(config: AppModuleConfig): Promise<INestApplicati
   app.use(helmet());
   if (config.corsOrigins?.length) app.enableCors({ origin: config.corsOrigins });
   if (config.rateLimitPerMinute) app.use(rateLimit(config.rateLimitPerMinute));
-  app.useBodyParser('json', {
-    limit: BODY_LIMIT,
-    type: ['application/json', 'application/*+json'],
-  });
+  // express.json, not useBodyParser: Nest keeps `verify` for its own rawBody option.
+  app.use(
+    express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/*+json'], verify }),
+  );
   // Any other body is read as well, up to the same limit (a larger one is 413 too), to be refused
   // with 415 (objectBodies).
   app.useBodyParser('raw', { limit: BODY_LIMIT, type: () => true });

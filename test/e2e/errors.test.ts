@@ -137,6 +137,23 @@ describe('error responses', () => {
         );
       });
 
+      it('refuses a body that is not valid UTF-8, and says so', async () => {
+        let res: Response | undefined;
+        await expectRejected(
+          id,
+          async () =>
+            (res = await t.http
+              .post(`/accounts/${id}/${path}`)
+              .set('Content-Type', 'application/json')
+              // As bytes: superagent would serialize a Buffer as JSON ({"type":"Buffer",...}).
+              .serialize((bytes) => bytes)
+              .send(Buffer.from('{"amount": 100, "x": "\xff\xfe"}', 'latin1'))),
+          400,
+          VALIDATION_FAILED,
+        );
+        expect(res!.body.message).toBe('request body is not valid UTF-8');
+      });
+
       it.each([
         ['malformed JSON', '{"amount": 100', 'request body is not valid JSON'],
         ['a JSON array', '[{"amount": 100}]', 'request body must be a JSON object'],
