@@ -393,16 +393,20 @@ describe('error responses', () => {
         expect(list.body.items).toEqual([]);
       });
 
-      it('takes minPosition on every read, 0 included, and on the event store reads at once', async () => {
-        for (const path of [
-          `/accounts/${id}?minPosition=0`,
-          `/accounts/${id}/transactions?minPosition=0`,
-          `/accounts/${id}/state?version=0&minPosition=${position}`,
-          `/accounts/${id}/events?minPosition=${position}`,
-          `/accounts/${id}/state?asOf=2999-01-01t00:00:00z`,
-        ]) {
-          await t.http.get(path).expect(200);
-        }
+      it('takes minPosition 0 on the read-model routes', async () => {
+        await t.http.get(`/accounts/${id}?minPosition=0`).expect(200);
+        await t.http.get(`/accounts/${id}/transactions?minPosition=0`).expect(200);
+      });
+
+      it('answers the event store routes at once, whatever their minPosition', async () => {
+        // A read model would wait 5 s for a position this far, then answer 503 STALE_READ_MODEL.
+        const far = position + 1_000_000;
+        await t.http.get(`/accounts/${id}/state?version=0&minPosition=${far}`).expect(200);
+        await t.http.get(`/accounts/${id}/events?minPosition=${far}`).expect(200);
+      });
+
+      it('takes asOf with t and z in lower case', async () => {
+        await t.http.get(`/accounts/${id}/state?asOf=2999-01-01t00:00:00z`).expect(200);
       });
 
       it('refuses a body on the admin routes, which take none', async () => {
